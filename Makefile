@@ -1,0 +1,126 @@
+# modelgate - plain, non-recursive GNU Make (see docs/ARCHITECTURE.md for why).
+#
+#   make deps    install missing Debian packages (idempotent; every target needs it)
+#   make         release build: build/release/modelgate
+#   make test    sanitizer build (ASan+UBSan) and every test; ends with "N passed, N failed"
+#   make run     build and scan the example models
+#   make check   clang-format and cppcheck
+#   make fuzz T=NAME SECS=N   a libFuzzer campaign on one target
+#   make bench   benchmarks (inputs generated under build/bench), results in bench/RESULTS.md
+#   make fixtures  regenerate the committed test fixtures with Debian's Python libraries
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+include mk/deps.mk
+
+CC ?= cc
+TEST_CC := clang
+FUZZ_CC := clang
+
+LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+GEN_SRC := build/gen/rules_data.c
+LIBS := -ljansson -lcrypto -lpthread
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
+INC := -Iinclude -Isrc/lib
+RELEASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(INC) -D_FORTIFY_SOURCE=2 \
+	-fstack-protector-strong -fPIE -fstack-clash-protection -fcf-protection
+RELEASE_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(INC) $(SAN)
+
+# ---- generated: the rules text compiled into the library ----
+$(GEN_SRC): src/lib/rules/pickle.rules mk/embed.sh
+	@mkdir -p $(@D)
+	mk/embed.sh mg_builtin_rules $< > $@
+
+# ---- release ----
+REL_OBJ := $(patsubst %.c,build/release/obj/%.o,$(LIB_SRC) $(GEN_SRC))
+REL_CLI_OBJ := $(patsubst %.c,build/release/obj/%.o,$(CLI_SRC))
+
+build/release/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(RELEASE_CFLAGS) -MMD -MP -c $< -o $@
+
+build/release/libmodelgate.a: $(REL_OBJ)
+	ar rcs $@ $^
+
+build/release/modelgate: $(REL_CLI_OBJ) build/release/libmodelgate.a
+	$(CC) $(RELEASE_LDFLAGS) -o $@ $^ $(LIBS)
+
+all: deps build/release/modelgate
+
+# ---- test build (ASan + UBSan) ----
+TEST_OBJ := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC) $(GEN_SRC))
+TEST_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,$(CLI_SRC))
+UNIT_SRC := $(wildcard tests/unit/*.c)
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+
+build/test/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(TEST_CC) $(TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+build/test/libmodelgate.a: $(TEST_OBJ)
+	ar rcs $@ $^
+
+build/test/modelgate: $(TEST_CLI_OBJ) build/test/libmodelgate.a
+	$(TEST_CC) $(SAN) -o $@ $^ $(LIBS)
+
+build/test/unit: $(UNIT_SRC) build/test/libmodelgate.a
+	$(TEST_CC) $(TEST_CFLAGS) -Itests/unit -o $@ $(UNIT_SRC) build/test/libmodelgate.a $(LIBS)
+
+# each fuzz target also builds as a plain program that replays its corpus
+build/test/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/libmodelgate.a
+	$(TEST_CC) $(TEST_CFLAGS) -o $@ fuzz/fuzz_$*.c fuzz/replay_main.c build/test/libmodelgate.a $(LIBS)
+
+TEST_BINS := build/test/modelgate build/test/unit $(patsubst %,build/test/replay_%,$(FUZZ_TARGETS))
+
+test: deps $(TEST_BINS) build/release/modelgate
+	@tests/run.sh
+
+# ---- fuzzing (libFuzzer) ----
+FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC) $(GEN_SRC))
+build/fuzz/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g $(INC) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+build/fuzz/libmodelgate.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/libmodelgate.a
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g $(INC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+T ?= pickle
+SECS ?= 60
+fuzz: deps build/fuzz/fuzz_$(T)
+	@mkdir -p build/fuzz/corpus_$(T)
+	build/fuzz/fuzz_$(T) -max_total_time=$(SECS) -timeout=10 -rss_limit_mb=2048 \
+		$(if $(wildcard fuzz/dict/$(T).dict),-dict=fuzz/dict/$(T).dict) \
+		-artifact_prefix=build/fuzz/crash_$(T)_ build/fuzz/corpus_$(T) fuzz/corpus/$(T)
+
+# ---- the rest ----
+run: all
+	build/release/modelgate scan --format text examples/ ; test $$? -le 1
+
+check: deps
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/modelgate.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli
+
+bench: all
+	bench/run.sh
+
+fixtures: deps deps-fixtures
+	/usr/bin/python3 tests/corpus/make_pickle_fixtures.py tests/corpus/pickle
+
+install: all
+	install -D -m 0755 build/release/modelgate $(DESTDIR)/usr/local/bin/modelgate
+	install -D -m 0644 include/modelgate.h $(DESTDIR)/usr/local/include/modelgate.h
+	install -D -m 0644 build/release/libmodelgate.a $(DESTDIR)/usr/local/lib/libmodelgate.a
+
+clean:
+	rm -rf build
+
+.PHONY: all test run check bench fuzz fixtures install clean
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,42 @@
+/*
+ * cli.h - what the `modelgate` subcommands share: the command table, output
+ * writers and small helpers. The CLI is the only layer that prints, exits,
+ * reads the environment and picks defaults from the machine (threads).
+ */
+#ifndef MG_CLI_H
+#define MG_CLI_H
+
+#include <stdio.h>
+
+#include "modelgate.h"
+
+/* Exit codes (report.md): the contract scripts depend on. */
+enum { EXIT_ALLOWED = 0, EXIT_BLOCKED = 1, EXIT_ERROR = 2 };
+
+int cmd_scan(int argc, char **argv);
+int cmd_threats(int argc, char **argv);
+void help_scan(FILE *out);
+void help_threats(FILE *out);
+
+typedef enum { FMT_TEXT, FMT_JSON, FMT_SARIF } out_format;
+
+typedef struct scan_view {
+    const mg_report *report;
+    const char *model_uri;
+    const char *outcome;      /* ALLOWED / BLOCKED / ERROR */
+    const char *rules_version;
+    char uuid[37];
+    char created_at[40], updated_at[40];
+    int show_globals;
+    int color;
+    int quiet;
+} scan_view;
+
+int write_json(FILE *out, const scan_view *v);
+int write_sarif(FILE *out, const scan_view *v);
+int write_text(FILE *out, const scan_view *v);
+
+void uuid_v4(char out[37]);
+void rfc3339_now(char *out, size_t n);
+
+#endif

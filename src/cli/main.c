@@ -1,0 +1,52 @@
+/*
+ * main.c - the `modelgate` command: dispatches to one file per subcommand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "modelgate %s - a security gate for machine-learning models\n"
+            "\n"
+            "usage: modelgate <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  scan PATH...     scan model files and folders; exit 0 allowed, 1 blocked, 2 error\n"
+            "  threats          list every threat id with its severity and title\n"
+            "  help [COMMAND]   show help for a command\n"
+            "  --version        print the scanner version\n",
+            MG_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_ERROR;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("modelgate %s\n", MG_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "scan") == 0)
+        return cmd_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "threats") == 0)
+        return cmd_threats(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        const char *topic = argc > 2 ? argv[2] : NULL;
+        if (topic && strcmp(topic, "scan") == 0)
+            help_scan(stdout);
+        else if (topic && strcmp(topic, "threats") == 0)
+            help_threats(stdout);
+        else
+            usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "modelgate: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return EXIT_ERROR;
+}

@@ -1,0 +1,140 @@
+/*
+ * internal.h - what the parts of libmodelgate share and nothing outside sees:
+ * the engine and report structures, the per-scan context handed to format
+ * modules, the module interface, findings, and the rules interface.
+ */
+#ifndef MG_INTERNAL_H
+#define MG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "modelgate.h"
+#include "util/arena.h"
+#include "util/rd.h"
+
+/* ---- rules (rules/rules.c) ---- */
+typedef struct mg_rules mg_rules;
+
+typedef enum mg_verdict {
+    MG_V_ALLOWED = 0,  /* on the allowlist */
+    MG_V_LOADER,       /* allowed loader: its bytes argument is scanned as a nested model */
+    MG_V_SUSPICIOUS,   /* not on the allowlist (HIGH) */
+    MG_V_DANGEROUS,    /* on the denylist (CRITICAL) */
+    MG_V_INTROSPECT,   /* dunder attribute walk (CRITICAL) */
+} mg_verdict;
+
+int mg_rules_parse(mg_rules **out, const char *text, size_t len, char *err, size_t errlen);
+void mg_rules_free(mg_rules *r);
+const char *mg_rules_version(const mg_rules *r);
+/* Judges module.name (raw, as written in the stream). `why` gets the rule's
+ * justification (static for the engine's life) or NULL. `canon` (optional)
+ * receives "module.name" after aliasing, written into `canon_buf`. */
+mg_verdict mg_rules_judge(const mg_rules *r, mg_str module, mg_str name, const char **why);
+const char *mg_verdict_name(mg_verdict v);
+/* The compiled-in rules text (generated from rules/pickle.rules). */
+extern const char mg_builtin_rules[];
+extern const size_t mg_builtin_rules_len;
+
+/* ---- engine and report ---- */
+struct mg_engine {
+    mg_options opts;
+    mg_rules *rules;
+};
+
+typedef struct mg_file_rec {
+    mg_file pub;
+    mg_arena arena;   /* every string of this file's results */
+    mg_vec findings;  /* mg_finding */
+    mg_vec globals;   /* mg_global */
+    uint32_t limit_hits; /* bitmask of limits already reported */
+    int summarised;   /* max_findings reached */
+} mg_file_rec;
+
+struct mg_report {
+    const mg_engine *eng;
+    mg_vec files; /* mg_file_rec * */
+};
+
+mg_file_rec *mg_report_add_file(mg_report *r, const char *path);
+void mg_file_rec_finish(mg_file_rec *f);
+
+/* ---- one scan of one top-level file ---- */
+enum mg_limit_kind {
+    MG_LIM_SIZE = 1,
+    MG_LIM_DEPTH = 2,
+    MG_LIM_MEMBERS = 4,
+    MG_LIM_INFLATED = 8,
+    MG_LIM_RATIO = 16,
+    MG_LIM_OPS = 32,
+    MG_LIM_MEMORY = 64,
+    MG_LIM_TIME = 128,
+};
+
+typedef struct mg_scan {
+    const mg_engine *eng;
+    const mg_limits *lim;
+    mg_file_rec *out;
+    mg_mem mem;          /* analysis memory budget (limits.max_memory) */
+    mg_arena work;       /* scratch for the whole scan, freed at the end */
+    unsigned depth;      /* 0 for the file itself */
+    const char *loc;     /* location inside the file ("" at top level) */
+    const char *module;  /* name of the format module reading the current level */
+    uint64_t inflated;   /* bytes produced by decompression so far */
+    uint64_t deadline;   /* monotonic ms after which the scan stops */
+    int timed_out;
+} mg_scan;
+
+/* Adds a finding. Severity comes from the threat catalog. `op` may be NULL. */
+void mg_find(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Same, at an explicit location (for members found while walking a container). */
+void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Reports a limit once per file (MG-FMT-401). Returns -1 for `return mg_limit(...)`. */
+int mg_limit(mg_scan *s, enum mg_limit_kind kind, uint64_t offset, const char *what);
+/* Records a pickle import with its verdict (only when record_globals is on). */
+void mg_record_global(mg_scan *s, mg_str module, mg_str name, mg_verdict v, uint64_t offset);
+/* 1 when the wall-clock budget is spent (reports it once). */
+int mg_scan_expired(mg_scan *s, uint64_t offset);
+
+/*
+ * Scans nested content (an archive member, bytes a pickle passes to a
+ * loader) through detection, with depth and location accounted. `name` is
+ * the member name (used for messages and the location, never for routing).
+ */
+int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset);
+
+/* ---- format modules ---- */
+typedef struct mg_module {
+    const char *name;
+    /* 0..100 confidence from the first bytes (up to 4 KiB); pure, no allocation. */
+    int (*probe)(mg_span head, mg_str name);
+    /* Reads `in` and reports findings; recursion only through mg_scan_child. */
+    int (*scan)(mg_scan *s, mg_span in, mg_str name);
+} mg_module;
+
+#define MG_MODULE(n) extern const mg_module mg_module_##n;
+#include "formats/module_list.h"
+#undef MG_MODULE
+
+/* Picks the module with the highest confidence; NULL when none claims it. */
+const mg_module *mg_detect(mg_span data, mg_str name);
+
+/* ---- pickle machine, shared by every pickle carrier (formats/pickle.c) ---- */
+typedef struct mg_pickle_result {
+    uint64_t end;     /* offset just past the STOP (or where parsing stopped) */
+    int stopped;      /* reached STOP */
+    int broken;       /* malformed (already reported) */
+    uint64_t nops;
+} mg_pickle_result;
+
+/* Analyses one pickle stream starting at `off` of `in`; offsets in findings are
+ * relative to `in`. Never fails on bad input: breakage is a finding. */
+int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t off, mg_pickle_result *res);
+/* 1 when `in` at `off` plausibly begins a pickle stream (structure check). */
+int mg_pickle_plausible(mg_span in, size_t off);
+
+uint64_t mg_now_ms(void);
+
+#endif
