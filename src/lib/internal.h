@@ -129,9 +129,29 @@ typedef struct mg_pickle_result {
     uint64_t nops;
 } mg_pickle_result;
 
+/* What a container format needs to see while its pickle runs: PyTorch's
+ * persistent ids ('storage', StorageType, key, ...) and the strings pushed. */
+typedef struct mg_pickle_persid {
+    mg_str kind;        /* "storage" */
+    mg_str type_module; /* "torch" */
+    mg_str type_name;   /* "FloatStorage" */
+    mg_str key;         /* "0" */
+} mg_pickle_persid;
+
+typedef struct mg_pickle_hooks {
+    void (*persid)(void *ctx, const mg_pickle_persid *p);
+    void (*string)(void *ctx, mg_str s);
+    void *ctx;
+} mg_pickle_hooks;
+
 /* Analyses one pickle stream starting at `off` of `in`; offsets in findings are
- * relative to `in`. Never fails on bad input: breakage is a finding. */
-int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t off, mg_pickle_result *res);
+ * relative to `in`. Never fails on bad input: breakage is a finding. `hooks`
+ * may be NULL. */
+int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t off, const mg_pickle_hooks *hooks,
+                     mg_pickle_result *res);
+/* Scans `in` from `off` for further complete pickle streams that no loader
+ * would read (junk after STOP, gaps in containers). Bounded. */
+void mg_pickle_scan_trailing(mg_scan *s, mg_span in, size_t off);
 /* 1 when `in` at `off` plausibly begins a pickle stream (structure check). */
 int mg_pickle_plausible(mg_span in, size_t off);
 

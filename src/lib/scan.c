@@ -25,8 +25,9 @@
 
 /* ---- findings ---- */
 
-static void add_finding(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op,
-                        const char *fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static void add_finding(mg_scan *s, const char *loc, const char *threat,
+                                                              uint64_t offset, const char *op, const char *fmt,
+                                                              va_list ap)
 {
     mg_file_rec *f = s->out;
     const mg_threat *t = mg_threat_find(threat);

@@ -22,6 +22,7 @@ static const mg_threat catalog[] = {
     {"MG-PKL-102", MG_SEV_HIGH, "Pickle imports a callable outside the allowlist", P_LOAD_SUSP},
     {"MG-PKL-400", MG_SEV_HIGH, "Malformed pickle stream", P_WELL_FORMED},
     {"MG-PKL-401", MG_SEV_MEDIUM, "Unexplained bytes after the last pickle stream", P_WELL_FORMED},
+    {"MG-PYTCH-400", MG_SEV_HIGH, "Malformed PyTorch checkpoint", P_WELL_FORMED},
     {"MG-HF-401", MG_SEV_HIGH, "Symbolic link points outside the model folder", P_WELL_FORMED},
     {"MG-FMT-401", MG_SEV_HIGH, "A scan limit was reached before the file was fully read", P_WELL_FORMED},
 };

@@ -719,7 +719,7 @@ def malicious_gadgets():
 def malicious_nested():
     inner = os_system_p2()
     M("nested_pickle_loads_binbytes",
-      Asm(3).glob("pickle", "loads").push((inner,)).reduce().stop().done(),
+      Asm(3).glob("pickle", "loads").binbytes(inner).raw(b"\x85").reduce().stop().done(),
       "MG-PKL-100", "pickle.loads of an inner os.system pickle carried as BINBYTES")
     M("nested_pickle_loads_codecs_encode",
       Asm(2).glob("pickle", "loads").glob("_codecs", "encode").bu(inner.decode("latin1"))

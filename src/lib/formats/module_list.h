@@ -4,3 +4,4 @@
  * detection walks. A new format costs its own file and one line here.
  */
 MG_MODULE(pickle)
+MG_MODULE(torch_legacy)

@@ -256,6 +256,7 @@ typedef struct pm {
     int broken;      /* first malformation reported */
     int oom;
     uint64_t nops;
+    const mg_pickle_hooks *hooks;
 } pm;
 
 static void malformed(pm *m, size_t at, const char *what)
@@ -607,13 +608,26 @@ static int arg_bytes(pm *m, pv v, mg_span *out, uint64_t *at)
     return 0;
 }
 
+static int looks_like_nested(mg_span b)
+{
+    const mg_module *m = mg_detect(b, mg_str_c(""));
+    if (!m)
+        return 0;
+    if (m != &mg_module_pickle)
+        return 1;
+    return b.p[0] == 0x80 && b.p[b.len - 1] == '.' && mg_pickle_plausible(b, 0);
+}
+
 /* Scans bytes handed to a callable as a nested model. For an allowed loader
  * the bytes must be recognisable; for any other callable only content that
  * looks like a model is followed. */
 static void scan_nested(pm *m, pv args, int must, size_t at)
 {
-    if (PV_TAG(args) != T_OBJ || PV_PTR(args)->kind != K_TUPLE)
-        goto unseen;
+    if (PV_TAG(args) != T_OBJ || PV_PTR(args)->kind != K_TUPLE) {
+        if (must)
+            goto unseen;
+        return;
+    }
     pobj *t = PV_PTR(args);
     int found = 0;
     for (uint32_t i = 0; i < t->n; i++) {
@@ -621,7 +635,10 @@ static void scan_nested(pm *m, pv args, int must, size_t at)
         uint64_t boff;
         if (arg_bytes(m, t->items[i], &b, &boff) != 0 || b.len < 2)
             continue;
-        if (!must && !mg_detect(b, mg_str_c("")))
+        /* for a callable that is not a known loader, follow only bytes that are
+         * plainly a whole model: a pickle from its PROTO to its final STOP, or
+         * any other recognised format; raw array data stays data */
+        if (!must && !looks_like_nested(b))
             continue;
         char name[48];
         snprintf(name, sizeof name, "bytes@%llu", (unsigned long long)boff);
@@ -880,6 +897,52 @@ static void op_setitems(pm *m, const op *o)
     check_mutation_target(m, target, o->at, o->code == 'u' ? "SETITEMS" : o->code == 'e' ? "APPENDS" : "ADDITEMS");
 }
 
+/* BINPERSID: hands PyTorch-style storage ids to the container's hook. */
+static void persid(pm *m, pv id)
+{
+    if (!m->hooks || !m->hooks->persid || PV_TAG(id) != T_OBJ || PV_PTR(id)->kind != K_TUPLE)
+        return;
+    pobj *t = PV_PTR(id);
+    mg_pickle_persid p;
+    memset(&p, 0, sizeof p);
+    if (t->n < 3 || value_text(m, t->items[0], &p.kind, NULL) != 0 ||
+        value_text(m, t->items[2], &p.key, NULL) != 0)
+        return;
+    if (PV_TAG(t->items[1]) == T_OBJ && PV_PTR(t->items[1])->kind == K_GLOBAL) {
+        p.type_module = PV_PTR(t->items[1])->module;
+        p.type_name = PV_PTR(t->items[1])->name;
+    }
+    m->hooks->persid(m->hooks->ctx, &p);
+}
+
+/* UTF-8 as Python decodes BINUNICODE ('surrogatepass': encoded surrogates
+ * are accepted). ASCII, the common case, takes the fast path. */
+static int utf8_ok(mg_span s)
+{
+    size_t i = 0;
+    while (i < s.len) {
+        uint8_t c = s.p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+        if (!n || c > 0xf4 || n > s.len - i - 1)
+            return 0;
+        for (size_t k = 1; k <= n; k++)
+            if ((s.p[i + k] & 0xc0) != 0x80)
+                return 0;
+        if (c == 0xe0 && s.p[i + 1] < 0xa0)
+            return 0; /* overlong */
+        if (c == 0xf0 && s.p[i + 1] < 0x90)
+            return 0;
+        if (c == 0xf4 && s.p[i + 1] > 0x8f)
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
 /* Executes one opcode symbolically. */
 static void step(pm *m, const op *o)
 {
@@ -916,7 +979,7 @@ static void step(pm *m, const op *o)
         push(m, T_OPAQUE);
         break;
     case 'Q':
-        pop(m, at);
+        persid(m, pop(m, at));
         push(m, T_OPAQUE);
         break;
     case 'R':
@@ -927,7 +990,13 @@ static void step(pm *m, const op *o)
     case 'S': case 'V':
         push(m, text_value(m, o));
         break;
-    case 'T': case 'U': case 'X': case 0x8c: case 0x8d:
+    case 'X': case 0x8c: case 0x8d:
+        if (!utf8_ok(o->arg))
+            malformed(m, at, "string is not valid UTF-8 (the loader raises here)");
+        /* fall through */
+    case 'T': case 'U':
+        if (m->hooks && m->hooks->string)
+            m->hooks->string(m->hooks->ctx, (mg_str){(const char *)o->arg.p, o->arg.len});
         push(m, PV_MK(T_STR, at));
         break;
     case 'B': case 'C': case 0x8e: case 0x96:
@@ -1088,12 +1157,14 @@ static const char *lex_err_text(enum lex_err e)
     }
 }
 
-int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, mg_pickle_result *res)
+int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hooks *hooks,
+                     mg_pickle_result *res)
 {
     optab_init_once();
     pm m;
     memset(&m, 0, sizeof m);
     m.s = s;
+    m.hooks = hooks;
     m.in = in;
     mg_vec_init(&m.stack, sizeof(pv), &s->mem);
     mg_vec_init(&m.marks, sizeof(size_t), &s->mem);
@@ -1202,15 +1273,20 @@ int mg_pickle_plausible(mg_span in, size_t off)
 static int pickle_probe(mg_span head, mg_str name)
 {
     (void)name;
-    if (!mg_pickle_plausible(head, 0))
-        return 0;
-    return head.p[0] == 0x80 ? 80 : 50;
+    if (mg_pickle_plausible(head, 0))
+        return head.p[0] == 0x80 ? 80 : 50;
+    /* PROTO followed by anything else: claimed weakly, so a broken or
+     * truncated pickle is reported as malformed rather than passing as an
+     * unknown format (any stronger format wins) */
+    if (head.len >= 2 && head.p[0] == 0x80)
+        return 10;
+    return 0;
 }
 
 enum { TRAIL_CANDIDATES = 4096 };
 
 /* Looks for further pickle streams hidden in bytes no loader would read. */
-static void scan_trailing(mg_scan *s, mg_span in, size_t off)
+void mg_pickle_scan_trailing(mg_scan *s, mg_span in, size_t off)
 {
     int tried = 0;
     while (off < in.len && tried < TRAIL_CANDIDATES) {
@@ -1221,7 +1297,7 @@ static void scan_trailing(mg_scan *s, mg_span in, size_t off)
         tried++;
         if (mg_pickle_plausible(in, at)) {
             mg_pickle_result r;
-            mg_pickle_stream(s, in, at, &r);
+            mg_pickle_stream(s, in, at, NULL, &r);
             if (r.stopped && r.end > at) {
                 off = (size_t)r.end;
                 continue;
@@ -1243,16 +1319,16 @@ static int pickle_scan(mg_scan *s, mg_span in, mg_str name)
                     "%zu bytes follow the last pickle stream and are not a pickle; a loader ignores them, "
                     "but they can carry a second-stage payload",
                     in.len - off);
-            scan_trailing(s, in, off);
+            mg_pickle_scan_trailing(s, in, off);
             return 0;
         }
         mg_pickle_result r;
-        mg_pickle_stream(s, in, off, &r);
+        mg_pickle_stream(s, in, off, NULL, &r);
         streams++;
         if (s->timed_out || (s->out->limit_hits & (MG_LIM_OPS | MG_LIM_MEMORY)))
             return 0;
         if (!r.stopped) {
-            scan_trailing(s, in, (size_t)r.end + 1);
+            mg_pickle_scan_trailing(s, in, (size_t)r.end + 1);
             return 0;
         }
         off = (size_t)r.end;
