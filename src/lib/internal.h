@@ -95,6 +95,8 @@ void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset
 int mg_limit(mg_scan *s, enum mg_limit_kind kind, uint64_t offset, const char *what);
 /* Records a pickle import with its verdict (only when record_globals is on). */
 void mg_record_global(mg_scan *s, mg_str module, mg_str name, mg_verdict v, uint64_t offset);
+/* Names the file's format (only at the top level: members keep the file's). */
+void mg_set_format(mg_scan *s, const char *format);
 /* 1 when the wall-clock budget is spent (reports it once). */
 int mg_scan_expired(mg_scan *s, uint64_t offset);
 
@@ -108,8 +110,9 @@ int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset);
 /* ---- format modules ---- */
 typedef struct mg_module {
     const char *name;
-    /* 0..100 confidence from the first bytes (up to 4 KiB); pure, no allocation. */
-    int (*probe)(mg_span head, mg_str name);
+    /* 0..100 confidence that `data` is this format; pure, no allocation. Reads
+     * at most the first 4 KiB and the last 64 KiB (end records), never more. */
+    int (*probe)(mg_span data, mg_str name);
     /* Reads `in` and reports findings; recursion only through mg_scan_child. */
     int (*scan)(mg_scan *s, mg_span in, mg_str name);
 } mg_module;

@@ -124,13 +124,18 @@ static const mg_module *const modules[] = {
 #undef MG_MODULE
 };
 
+void mg_set_format(mg_scan *s, const char *format)
+{
+    if (s->depth == 0)
+        s->out->pub.format = format;
+}
+
 const mg_module *mg_detect(mg_span data, mg_str name)
 {
-    mg_span head = {data.p, data.len < 4096 ? data.len : 4096};
     const mg_module *best = NULL;
     int best_conf = 0;
     for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
-        int c = modules[i]->probe(head, name);
+        int c = modules[i]->probe(data, name);
         if (c > best_conf) {
             best_conf = c;
             best = modules[i];

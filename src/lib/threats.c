@@ -14,6 +14,7 @@
 #define P_LOAD_EXEC "Detected No Arbitrary Code Execution At Model Load Time"
 #define P_LOAD_SUSP "Detected No Suspicious Code At Model Load Time"
 #define P_WELL_FORMED "Model Files Are Well-Formed"
+#define P_RUNTIME "Detected No Arbitrary Code Execution At Model Runtime"
 
 static const mg_threat catalog[] = {
     {"MG-PKL-100", MG_SEV_CRITICAL, "Pickle imports a known-dangerous callable", P_LOAD_EXEC},
@@ -23,6 +24,15 @@ static const mg_threat catalog[] = {
     {"MG-PKL-400", MG_SEV_HIGH, "Malformed pickle stream", P_WELL_FORMED},
     {"MG-PKL-401", MG_SEV_MEDIUM, "Unexplained bytes after the last pickle stream", P_WELL_FORMED},
     {"MG-PYTCH-400", MG_SEV_HIGH, "Malformed PyTorch checkpoint", P_WELL_FORMED},
+    {"MG-PYTCH-401", MG_SEV_HIGH, "PyTorch checkpoint member outside the archive root", P_WELL_FORMED},
+    {"MG-TCHST-300", MG_SEV_HIGH, "TorchScript archive carries code that runs at inference", P_RUNTIME},
+    {"MG-TCHST-301", MG_SEV_CRITICAL, "TorchScript code calls system or introspection functions", P_RUNTIME},
+    {"MG-ARV-400", MG_SEV_HIGH, "Malformed or unreadable archive", P_WELL_FORMED},
+    {"MG-ARV-401", MG_SEV_HIGH, "Archive readers disagree on its content (parser differential)", P_WELL_FORMED},
+    {"MG-ARV-402", MG_SEV_HIGH, "Archive member name appears twice", P_WELL_FORMED},
+    {"MG-ARV-403", MG_SEV_HIGH, "Archive member escapes its folder (path traversal or link)", P_WELL_FORMED},
+    {"MG-ARV-404", MG_SEV_HIGH, "Decompression bomb", P_WELL_FORMED},
+    {"MG-ARV-405", MG_SEV_MEDIUM, "Archive member fails its CRC check", P_WELL_FORMED},
     {"MG-HF-401", MG_SEV_HIGH, "Symbolic link points outside the model folder", P_WELL_FORMED},
     {"MG-FMT-401", MG_SEV_HIGH, "A scan limit was reached before the file was fully read", P_WELL_FORMED},
 };

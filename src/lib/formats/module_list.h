@@ -5,3 +5,4 @@
  */
 MG_MODULE(pickle)
 MG_MODULE(torch_legacy)
+MG_MODULE(zip)

@@ -1270,9 +1270,10 @@ int mg_pickle_plausible(mg_span in, size_t off)
     return 1;
 }
 
-static int pickle_probe(mg_span head, mg_str name)
+static int pickle_probe(mg_span data, mg_str name)
 {
     (void)name;
+    mg_span head = {data.p, data.len < 4096 ? data.len : 4096};
     if (mg_pickle_plausible(head, 0))
         return head.p[0] == 0x80 ? 80 : 50;
     /* PROTO followed by anything else: claimed weakly, so a broken or

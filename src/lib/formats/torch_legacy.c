@@ -33,7 +33,7 @@ static const uint8_t magic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 
 
 static int tl_probe(mg_span head, mg_str name)
 {
-    (void)name;
+    (void)name; /* reads the first 24 bytes only */
     /* the magic LONG1 follows PROTO (and a FRAME at protocol 4+) */
     size_t lim = head.len < 24 ? head.len : 24;
     for (size_t i = 0; i + sizeof magic <= lim; i++)

@@ -1,0 +1,314 @@
+/*
+ * zip.c - zip archives, and the formats built on them: PyTorch checkpoints
+ * (torch.save since 1.6), TorchScript archives (torch.jit.save) and NumPy's
+ * npz. Spec: PKWARE APPNOTE; PyTorch's caffe2/serialize/inline_container.cc
+ * (the reader torch.load uses); numpy/lib/npyio.py.
+ *
+ * Layout of a PyTorch checkpoint: every member lives under one root folder
+ * ("archive/" or the file's stem): data.pkl (the object, a pickle whose
+ * storages are persistent ids), data/0..N (raw storages, stored, never
+ * compressed), version, byteorder, and for TorchScript also code/ (Python
+ * source of the TorchScript program) and constants.pkl.
+ *
+ * Attacks: a pickle member under a name no scanner looks at; names or sizes
+ * that differ between local headers and the central directory; duplicate
+ * names (which one a reader takes differs); entries outside the root; flag
+ * bits and bad CRCs that make Python's zipfile refuse a member PyTorch
+ * reads; prepended data that shifts offsets for one reader only; zip slip
+ * and link entries; decompression bombs.
+ *
+ * How we read it: through the central directory, like PyTorch, with every
+ * disagreement reported. Every member is routed by content (a pickle is a
+ * pickle whatever its name); stored tensor data is never read beyond the
+ * probe, so verdict time does not depend on the size of the weights.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "../internal.h"
+#include "../util/banned.h"
+#include "../util/zip.h"
+
+static int zip_probe(mg_span head, mg_str name)
+{
+    (void)name;
+    return mg_zip_probe(head) ? 90 : 0;
+}
+
+static int ends_with(mg_str s, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return s.len >= n && memcmp(s.p + s.len - n, suffix, n) == 0;
+}
+
+static int has_part(mg_str s, const char *part)
+{
+    size_t n = strlen(part);
+    for (size_t i = 0; i + n <= s.len; i++)
+        if (memcmp(s.p + i, part, n) == 0 && (i == 0 || s.p[i - 1] == '/'))
+            return 1;
+    return 0;
+}
+
+/* What kind of zip this is, from its member names (content decides how each
+ * member is read; the flavour only names the file's format). */
+enum flav { F_ZIP, F_PYTORCH, F_TORCHSCRIPT, F_NPZ };
+static const char *const flav_names[] = {"zip", "pytorch", "torchscript", "npz"};
+
+static enum flav flavour(const mg_zip *z)
+{
+    int pkl = 0, code = 0, consts = 0, npy = 0;
+    for (size_t i = 0; i < z->n; i++) {
+        mg_str nm = z->entries[i].name;
+        pkl |= ends_with(nm, "/data.pkl") || mg_str_eq(nm, "data.pkl");
+        code |= has_part(nm, "code/");
+        consts |= ends_with(nm, "/constants.pkl");
+        npy += ends_with(nm, ".npy");
+    }
+    if (code && consts)
+        return F_TORCHSCRIPT;
+    if (pkl)
+        return F_PYTORCH;
+    if (z->n && (size_t)npy == z->n)
+        return F_NPZ;
+    return F_ZIP;
+}
+
+/* Member names that escape the extraction folder, seen the way extractors
+ * see them: absolute paths, drive letters, `..` parts, either slash. */
+static const char *bad_path(mg_str n)
+{
+    if (n.len == 0)
+        return "an empty name";
+    if (memchr(n.p, 0, n.len))
+        return "a NUL byte in the name";
+    if (n.p[0] == '/' || n.p[0] == '\\')
+        return "an absolute path";
+    if (n.len >= 2 && n.p[1] == ':' && isalpha((unsigned char)n.p[0]))
+        return "a drive letter";
+    size_t i = 0;
+    while (i < n.len) {
+        size_t j = i;
+        while (j < n.len && n.p[j] != '/' && n.p[j] != '\\')
+            j++;
+        if (j - i == 2 && n.p[i] == '.' && n.p[i + 1] == '.')
+            return "a `..` path part";
+        i = j + 1;
+    }
+    return NULL;
+}
+
+static void name_for_msg(char *buf, size_t n, mg_str s)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s.len && o + 5 < n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    buf[o] = 0;
+}
+
+/* Reports names that appear twice (exactly, or ignoring case as miniz's
+ * lookup does): readers differ on which copy they take. Quadratic only up to
+ * a cap; beyond it names are compared through a sort of pointers. */
+static void check_duplicates(mg_scan *s, const mg_zip *z)
+{
+    size_t lim = z->n < 4096 ? z->n : 4096;
+    for (size_t i = 0; i < lim; i++)
+        for (size_t k = i + 1; k < lim; k++) {
+            mg_str a = z->entries[i].name, b = z->entries[k].name;
+            if (a.len != b.len || strncasecmp(a.p, b.p, a.len) != 0)
+                continue;
+            char nm[256];
+            name_for_msg(nm, sizeof nm, b);
+            mg_find(s, "MG-ARV-402", z->entries[k].cd_off, nm,
+                    "member `%s` appears twice%s; one reader takes the first copy, another the last, so a "
+                    "scanner and a loader can see different files",
+                    nm, memcmp(a.p, b.p, a.len) ? " (differing only in case)" : "");
+            break;
+        }
+}
+
+/* Local header versus central directory: PyTorch trusts the central
+ * directory, streaming readers trust the local headers. */
+static void check_local(mg_scan *s, const mg_zip_entry *e, const char *nm)
+{
+    if (e->local_bad) {
+        mg_find(s, "MG-ARV-400", e->local_off, nm, "the local header or data of member `%s` lies outside the file",
+                nm);
+        return;
+    }
+    if (e->local_name.len != e->name.len || memcmp(e->local_name.p, e->name.p, e->name.len) != 0)
+        mg_find(s, "MG-ARV-401", e->local_off, nm,
+                "member `%s` has another name in its local header: readers that walk local headers see a "
+                "different file",
+                nm);
+    if (e->local_method != e->method)
+        mg_find(s, "MG-ARV-401", e->local_off, nm, "member `%s` declares different compression methods", nm);
+    int descriptor = (e->local_flags & 8) && e->local_csize == 0;
+    if (!descriptor && e->local_csize != 0xffffffffu &&
+        (e->local_csize != e->csize || (e->local_usize != e->usize && e->local_usize != 0xffffffffu)))
+        mg_find(s, "MG-ARV-401", e->local_off, nm,
+                "member `%s` declares different sizes in its local header and the central directory", nm);
+    if (e->flags & 0x61)
+        mg_find(s, "MG-ARV-401", e->cd_off, nm,
+                "member `%s` is flagged as encrypted (flag bits 0x%x): Python's zipfile refuses it while "
+                "PyTorch reads it",
+                nm, e->flags & 0x61);
+}
+
+/* The member's bytes: a span of the file when stored, inflated into the
+ * scan arena (within the inflate and ratio budgets) when deflated. */
+static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char *nm, mg_span *out)
+{
+    mg_span raw = mg_span_sub(in, (size_t)e->data_off, (size_t)e->csize);
+    if (e->method == 0) {
+        *out = raw;
+        if (e->usize != e->csize)
+            mg_find(s, "MG-ARV-401", e->cd_off, nm, "stored member `%s` declares two different sizes", nm);
+        return 0;
+    }
+    if (e->method != 8) {
+        mg_find(s, "MG-ARV-400", e->cd_off, nm,
+                "member `%s` uses compression method %u, which the scanner does not read: its content is "
+                "unknown",
+                nm, e->method);
+        return -1;
+    }
+    uint64_t ratio_cap = (e->csize + 1) * (uint64_t)s->lim->max_ratio;
+    if (e->usize > ratio_cap || e->usize > s->lim->max_inflated - s->inflated) {
+        mg_find(s, "MG-ARV-404", e->cd_off, nm,
+                "member `%s` would inflate %llu bytes to %llu: over the decompression limits (a bomb)", nm,
+                (unsigned long long)e->csize, (unsigned long long)e->usize);
+        return -1;
+    }
+    uint8_t *buf = mg_arena_alloc(&s->work, (size_t)e->usize + 1);
+    if (!buf)
+        return mg_limit(s, MG_LIM_MEMORY, e->cd_off, "the memory limit was reached inflating a member");
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, -15) != Z_OK)
+        return -1;
+    zs.next_in = (Bytef *)(uintptr_t)raw.p;
+    zs.avail_in = (uInt)(raw.len > UINT32_MAX ? UINT32_MAX : raw.len);
+    zs.next_out = buf;
+    zs.avail_out = (uInt)(e->usize + 1 > UINT32_MAX ? UINT32_MAX : e->usize + 1);
+    int zr = inflate(&zs, Z_FINISH);
+    uint64_t got = zs.total_out;
+    inflateEnd(&zs);
+    s->inflated += got;
+    if (got > e->usize) {
+        mg_find(s, "MG-ARV-404", e->cd_off, nm, "member `%s` inflates to more than its declared size", nm);
+        return -1;
+    }
+    if (zr != Z_STREAM_END || got != e->usize) {
+        mg_find(s, "MG-ARV-400", e->data_off, nm, "member `%s` is not valid deflate data of its declared size",
+                nm);
+        return -1;
+    }
+    *out = (mg_span){buf, (size_t)got};
+    return 0;
+}
+
+/* Raw tensor data can look like anything for a few bytes: a member counts as
+ * a pickle only with a PROTO header or a final STOP, as real pickles have. */
+static int worth_scanning(mg_span d, mg_str name)
+{
+    const mg_module *m = mg_detect(d, name);
+    if (!m)
+        return 0;
+    if (m == &mg_module_pickle)
+        return d.len >= 2 && (d.p[0] == 0x80 || d.p[d.len - 1] == '.');
+    return 1;
+}
+
+/* TorchScript code/ members are Python source the model runs at inference. */
+static void torchscript_code(mg_scan *s, mg_span d, const char *nm)
+{
+    static const char *const bad[] = {"__import__", "eval(", "exec(", "os.", "subprocess", "open(",
+                                      "getattr(", "builtins", "torch.ops.load_library", "ctypes"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t n = strlen(bad[i]);
+        for (size_t k = 0; k + n <= d.len; k++)
+            if (memcmp(d.p + k, bad[i], n) == 0 && (k == 0 || !isalnum(d.p[k - 1]) || bad[i][0] == '_')) {
+                mg_find(s, "MG-TCHST-301", k, bad[i],
+                        "TorchScript code in `%s` calls `%s`, which TorchScript programs do not need", nm, bad[i]);
+                break;
+            }
+    }
+}
+
+static void check_root(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, const char *nm)
+{
+    mg_str first = z->entries[0].name;
+    const char *slash = memchr(first.p, '/', first.len);
+    size_t root = slash ? (size_t)(slash - first.p) + 1 : 0;
+    if (root && (e->name.len < root || memcmp(e->name.p, first.p, root) != 0))
+        mg_find(s, "MG-PYTCH-401", e->cd_off, nm,
+                "member `%s` lies outside the checkpoint's root folder `%.*s`, where PyTorch never looks", nm,
+                (int)(root - 1), first.p);
+}
+
+static void scan_member(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, mg_span in, enum flav fl)
+{
+    char nm[512];
+    name_for_msg(nm, sizeof nm, e->name);
+    const char *why = bad_path(e->name);
+    if (why)
+        mg_find(s, "MG-ARV-403", e->cd_off, nm,
+                "member `%s` has %s: extracting the archive writes outside its folder (zip slip)", nm, why);
+    if (mg_zip_entry_is_link(e))
+        mg_find(s, "MG-ARV-403", e->cd_off, nm,
+                "member `%s` is a symbolic link: extracting it lets later members write or read elsewhere", nm);
+    check_local(s, e, nm);
+    if (fl == F_PYTORCH || fl == F_TORCHSCRIPT)
+        check_root(s, z, e, nm);
+    if (e->local_bad)
+        return;
+    mg_span d;
+    if (member_data(s, e, in, nm, &d) != 0)
+        return;
+    if (fl == F_TORCHSCRIPT && has_part(e->name, "code/") && ends_with(e->name, ".py"))
+        torchscript_code(s, d, nm);
+    if (!worth_scanning(d, e->name))
+        return;
+    if (crc32(0, d.p, (uInt)(d.len > UINT32_MAX ? 0 : d.len)) != e->crc && d.len <= UINT32_MAX)
+        mg_find(s, "MG-ARV-405", e->cd_off, nm,
+                "member `%s` fails its CRC check: PyTorch reads it anyway, Python's zipfile refuses it", nm);
+    mg_scan_child(s, d, nm, e->data_off);
+}
+
+static int zip_scan(mg_scan *s, mg_span in, mg_str name)
+{
+    (void)name;
+    mg_zip z;
+    int rc = mg_zip_read(&z, in, &s->work, s->lim->max_members);
+    if (rc == -2)
+        return mg_limit(s, MG_LIM_MEMBERS, z.eocd_off, "the archive has more members than the member limit");
+    if (rc != 0) {
+        mg_find(s, "MG-ARV-400", z.error_off, NULL, "unreadable zip archive: %s", z.error);
+        return 0;
+    }
+    enum flav fl = flavour(&z);
+    mg_set_format(s, flav_names[fl]);
+    if (z.concat)
+        mg_find(s, "MG-ARV-401", z.cd_off, NULL,
+                "%llu bytes precede the archive: Python's zipfile shifts every offset by them, PyTorch does "
+                "not, so the two read different members",
+                (unsigned long long)z.concat);
+    if (fl == F_TORCHSCRIPT)
+        mg_find(s, "MG-TCHST-300", 0, NULL,
+                "TorchScript archive: its code/ folder is a program that runs when the model is used");
+    check_duplicates(s, &z);
+    for (size_t i = 0; i < z.n && !s->timed_out; i++)
+        scan_member(s, &z, &z.entries[i], in, fl);
+    return 0;
+}
+
+const mg_module mg_module_zip = {"zip", zip_probe, zip_scan};
