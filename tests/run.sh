@@ -61,6 +61,7 @@ replay() { # every fuzz corpus and regression file under the sanitizers
 suite unit build/test/unit
 suite corpus "$PY" tests/corpus/check.py build/test/modelgate
 suite cli tests/e2e/cli.sh build/test/modelgate
+suite docs tests/e2e/docs.sh build/test/modelgate
 suite replay replay
 
 echo

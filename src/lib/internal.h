@@ -82,6 +82,9 @@ typedef struct mg_scan {
     const char *module;  /* name of the format module reading the current level */
     uint64_t inflated;   /* bytes produced by decompression so far */
     uint64_t deadline;   /* monotonic ms after which the scan stops */
+    const uint8_t *map;  /* the file's read-only mapping (NULL for buffers and small files) */
+    size_t map_len;
+    size_t released;     /* bytes of the mapping already given back (see mg_release) */
     int timed_out;
 } mg_scan;
 
@@ -95,6 +98,10 @@ void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset
 int mg_limit(mg_scan *s, enum mg_limit_kind kind, uint64_t offset, const char *what);
 /* Records a pickle import with its verdict (only when record_globals is on). */
 void mg_record_global(mg_scan *s, mg_str module, mg_str name, mg_verdict v, uint64_t offset);
+/* Gives back the pages of the file mapping below `in.p + upto` once they are
+ * read, so resident memory stays flat however large the file (the page cache
+ * keeps them; touching them again just faults them back in). */
+void mg_release(mg_scan *s, mg_span in, size_t upto);
 /* Names the file's format (only at the top level: members keep the file's). */
 void mg_set_format(mg_scan *s, const char *format);
 /* 1 when the wall-clock budget is spent (reports it once). */

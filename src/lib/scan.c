@@ -124,6 +124,22 @@ static const mg_module *const modules[] = {
 #undef MG_MODULE
 };
 
+enum { RELEASE_STEP = 8u << 20 };
+
+void mg_release(mg_scan *s, mg_span in, size_t upto)
+{
+    if (!s->map || in.p < s->map || upto > in.len)
+        return;
+    size_t base = (size_t)(in.p - s->map);
+    if (base > s->map_len || upto > s->map_len - base)
+        return;
+    size_t end = (base + upto) & ~(size_t)4095;
+    if (end < s->released + RELEASE_STEP)
+        return;
+    madvise((void *)(uintptr_t)(s->map + s->released), end - s->released, MADV_DONTNEED);
+    s->released = end;
+}
+
 void mg_set_format(mg_scan *s, const char *format)
 {
     if (s->depth == 0)
@@ -167,10 +183,14 @@ int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset)
     return rc;
 }
 
-static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const char *name)
+static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const char *name, int mapped)
 {
     mg_scan s;
     memset(&s, 0, sizeof s);
+    if (mapped) {
+        s.map = data.p;
+        s.map_len = data.len;
+    }
     s.eng = eng;
     s.lim = &eng->opts.limits;
     s.out = f;
@@ -197,12 +217,24 @@ static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const 
     mg_file_rec_finish(f);
 }
 
-static void hash_span(mg_file_rec *f, mg_span data)
+/* SHA-256 of the whole file; a mapping is hashed in steps and each step's
+ * pages are given back, so hashing a 10 GB file stays within a few MB. */
+static void hash_span(mg_file_rec *f, mg_span data, int mapped)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(data.p ? (const void *)data.p : "", data.len, md, &mdlen, EVP_sha256(), NULL) ||
-        mdlen != 32)
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t off = 0; ok && off < data.len;) {
+        size_t n = data.len - off < RELEASE_STEP ? data.len - off : RELEASE_STEP;
+        ok = EVP_DigestUpdate(ctx, data.p + off, n);
+        if (mapped)
+            madvise((void *)(uintptr_t)(data.p + off), n & ~(size_t)4095, MADV_DONTNEED);
+        off += n;
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
         return;
     char *hex = mg_arena_alloc(&f->arena, 65);
     if (!hex)
@@ -271,13 +303,10 @@ static void scan_file(const mg_engine *eng, mg_file_rec *f, const char *fspath)
         data = (mg_span){map, len};
     }
     close(fd);
-    if (eng->opts.hash_files) {
-        if (map)
-            madvise(map, len, MADV_SEQUENTIAL);
-        hash_span(f, data);
-    }
+    if (eng->opts.hash_files)
+        hash_span(f, data, map != NULL);
     const char *base = strrchr(fspath, '/');
-    scan_span(eng, f, data, base ? base + 1 : fspath);
+    scan_span(eng, f, data, base ? base + 1 : fspath, map != NULL);
     if (map)
         munmap(map, len);
 }
@@ -517,7 +546,7 @@ int mg_scan_buffer(mg_report **out, const mg_engine *eng, const void *data, size
     }
     mg_span sp = {data, len};
     if (eng->opts.hash_files)
-        hash_span(f, sp);
-    scan_span(eng, f, sp, name ? name : "");
+        hash_span(f, sp, 0);
+    scan_span(eng, f, sp, name ? name : "", 0);
     return MG_OK;
 }

@@ -33,6 +33,7 @@ static const mg_threat catalog[] = {
     {"MG-ARV-403", MG_SEV_HIGH, "Archive member escapes its folder (path traversal or link)", P_WELL_FORMED},
     {"MG-ARV-404", MG_SEV_HIGH, "Decompression bomb", P_WELL_FORMED},
     {"MG-ARV-405", MG_SEV_MEDIUM, "Archive member fails its CRC check", P_WELL_FORMED},
+    {"MG-NPY-400", MG_SEV_HIGH, "Malformed NumPy array file", P_WELL_FORMED},
     {"MG-HF-401", MG_SEV_HIGH, "Symbolic link points outside the model folder", P_WELL_FORMED},
     {"MG-FMT-401", MG_SEV_HIGH, "A scan limit was reached before the file was fully read", P_WELL_FORMED},
 };

@@ -6,3 +6,4 @@
 MG_MODULE(pickle)
 MG_MODULE(torch_legacy)
 MG_MODULE(zip)
+MG_MODULE(npy)

@@ -101,27 +101,28 @@ typedef struct op {
 enum lex_err { LEX_OK = 0, LEX_END, LEX_BADOP, LEX_TRUNC, LEX_NEGLEN };
 
 /* Decodes the opcode at `off`. Every length is checked against what is left. */
-static enum lex_err lex(mg_span in, size_t off, op *o)
+static inline __attribute__((always_inline)) enum lex_err lex(mg_span in, size_t off, op *o)
 {
     if (off >= in.len)
         return LEX_END;
     o->code = in.p[off];
     o->at = off;
-    o->arg = o->arg2 = (mg_span){NULL, 0};
-    o->len = 0;
     const opinfo *inf = &optab[o->code];
     size_t p = off + 1, left = in.len - p;
     switch (inf->kind) {
     case A_NONE:
-        break;
+        o->arg = (mg_span){NULL, 0};
+        o->next = p;
+        return LEX_OK;
     case A_FIX:
         if (inf->n > left)
             return LEX_TRUNC;
         o->arg = (mg_span){in.p + p, inf->n};
-        p += inf->n;
-        break;
+        o->next = p + inf->n;
+        return LEX_OK;
     case A_LINE2:
     case A_LINE: {
+        o->arg2 = (mg_span){NULL, 0};
         const uint8_t *nl = memchr(in.p + p, '\n', left);
         if (!nl)
             return LEX_TRUNC;
@@ -257,6 +258,8 @@ typedef struct pm {
     int oom;
     uint64_t nops;
     const mg_pickle_hooks *hooks;
+    size_t base;     /* stack height at the innermost MARK (0 without one) */
+    int memo_dense;  /* only MEMOIZE so far: keys are 0..memo_len-1, no bitmap needed */
 } pm;
 
 static void malformed(pm *m, size_t at, const char *what)
@@ -270,19 +273,20 @@ static void malformed(pm *m, size_t at, const char *what)
 
 static int push(pm *m, pv v)
 {
-    pv *slot = mg_vec_push(&m->stack);
-    if (!slot) {
+    if (__builtin_expect(m->stack.n == m->stack.cap, 0) && mg_vec_reserve(&m->stack, 1) != 0) {
         m->oom = 1;
         return -1;
     }
-    *slot = v;
+    ((pv *)m->stack.items)[m->stack.n++] = v;
     return 0;
 }
 
 /* Bottom of the current mark frame: values below it are not poppable. */
-static size_t frame_base(const pm *m)
+static size_t frame_base(const pm *m) { return m->base; }
+
+static void update_base(pm *m)
 {
-    return m->marks.n ? ((size_t *)m->marks.items)[m->marks.n - 1] : 0;
+    m->base = m->marks.n ? ((size_t *)m->marks.items)[m->marks.n - 1] : 0;
 }
 
 static pv pop(pm *m, size_t at)
@@ -314,6 +318,7 @@ static size_t pop_mark(pm *m, size_t at, size_t *count)
         return SIZE_MAX;
     }
     size_t base = ((size_t *)m->marks.items)[--m->marks.n];
+    update_base(m);
     if (base > m->stack.n)
         base = m->stack.n;
     *count = m->stack.n - base;
@@ -750,7 +755,16 @@ static int memo_mark(pm *m, uint64_t key)
 
 static void memo_put(pm *m, uint64_t key, pv v)
 {
-    m->memo_len += (uint64_t)memo_mark(m, key);
+    if (m->memo_dense && key == m->memo_len) {
+        m->memo_len++; /* MEMOIZE-only streams: keys are new by construction */
+    } else {
+        if (m->memo_dense) { /* first PUT: from now on distinct keys are tracked */
+            m->memo_dense = 0;
+            for (uint64_t k = 0; k < m->memo_len && !m->oom; k++)
+                memo_mark(m, k);
+        }
+        m->memo_len += (uint64_t)memo_mark(m, key);
+    }
     memo_slot *sl = memo_find(m, key);
     if (sl) {
         sl->val = v;
@@ -787,57 +801,98 @@ static int get_key(const op *o, uint64_t *key)
     return -1;
 }
 
-/* Pass 1: collect the memo keys that GET opcodes read, up to the STOP. */
+static size_t memo_slot_of(const pm *m, uint64_t key)
+{
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (m->memo_cap - 1);
+}
+
+/* Grows the memo table to `cap` slots (a power of two), charged to the budget. */
+static int memo_grow(pm *m, size_t cap)
+{
+    if (mg_mem_charge(&m->s->mem, cap * sizeof(memo_slot)) != 0)
+        return -1;
+    memo_slot *t = calloc(cap, sizeof(memo_slot));
+    if (!t) {
+        mg_mem_release(&m->s->mem, cap * sizeof(memo_slot));
+        return -1;
+    }
+    memo_slot *old = m->memo;
+    size_t oldcap = m->memo_cap;
+    m->memo = t;
+    m->memo_cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i].used)
+            continue;
+        size_t j = memo_slot_of(m, old[i].key);
+        while (m->memo[j].used)
+            j = (j + 1) & (cap - 1);
+        m->memo[j] = old[i];
+    }
+    if (old) {
+        mg_mem_release(&m->s->mem, oldcap * sizeof(memo_slot));
+        free(old);
+    }
+    return 0;
+}
+
+/* Offset of the opcode after the one at `off` (0 at the end or on any
+ * error: pass 2 reports errors). The hot loop of pass 1: fixed-size opcodes
+ * need one table lookup. */
+static inline size_t skip_op(mg_span in, size_t off)
+{
+    const opinfo *inf = &optab[in.p[off]];
+    size_t left = in.len - off - 1;
+    if (inf->kind == A_NONE)
+        return off + 1;
+    if (inf->kind == A_FIX)
+        return inf->n <= left ? off + 1 + inf->n : 0;
+    op o;
+    return lex(in, off, &o) == LEX_OK ? o.next : 0;
+}
+
+/* Pass 1: the distinct memo keys that GET opcodes read, up to the STOP,
+ * become the memo table's keys; pass 2 stores values only for them. */
 static int collect_reads(pm *m, size_t off)
 {
-    mg_vec keys;
-    mg_vec_init(&keys, sizeof(uint64_t), &m->s->mem);
-    op o;
-    uint64_t n = 0;
-    while (lex(m->in, off, &o) == LEX_OK) {
-        if (o.code == 'g' || o.code == 'h' || o.code == 'j') {
-            uint64_t key;
-            if (get_key(&o, &key) == 0) {
-                uint64_t *slot = mg_vec_push(&keys);
-                if (!slot) {
-                    m->oom = 1;
-                    break;
-                }
-                *slot = key;
-            }
-        }
-        if (o.code == '.' || ++n > m->s->lim->max_pickle_ops)
-            break;
-        off = o.next;
-    }
-    size_t cap = 16;
-    while (cap < keys.n * 2 + 2)
-        cap *= 2;
-    int rc = 0;
-    if (!m->oom && mg_mem_charge(&m->s->mem, cap * sizeof(memo_slot)) == 0) {
-        m->memo = calloc(cap, sizeof(memo_slot));
-        if (m->memo)
-            m->memo_cap = cap;
-        else
-            mg_mem_release(&m->s->mem, cap * sizeof(memo_slot));
-    }
-    if (!m->memo) {
+    size_t used = 0;
+    if (memo_grow(m, 16) != 0) {
         m->oom = 1;
-        rc = -1;
+        return -1;
     }
-    uint64_t *k = keys.items;
-    for (size_t i = 0; rc == 0 && i < keys.n; i++) {
-        if (memo_find(m, k[i]))
+    uint64_t n = 0;
+    mg_span in = m->in;
+    while (off < in.len) {
+        uint8_t code = in.p[off];
+        if (code == '.' || ++n > m->s->lim->max_pickle_ops)
+            break;
+        size_t next = skip_op(in, off);
+        if (!next)
+            break;
+        if (code != 'g' && code != 'h' && code != 'j') {
+            off = next;
             continue;
-        size_t mask = cap - 1;
-        size_t j = (size_t)((k[i] * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-        while (m->memo[j].used)
-            j = (j + 1) & mask;
-        m->memo[j].used = 1;
-        m->memo[j].key = k[i];
+        }
+        op o;
+        uint64_t key;
+        if (lex(in, off, &o) != LEX_OK || get_key(&o, &key) != 0 || memo_find(m, key)) {
+            off = next;
+            continue;
+        }
+        {
+            if ((used + 1) * 2 > m->memo_cap && memo_grow(m, m->memo_cap * 2) != 0) {
+                m->oom = 1;
+                return -1;
+            }
+            size_t j = memo_slot_of(m, key);
+            while (m->memo[j].used)
+                j = (j + 1) & (m->memo_cap - 1);
+            m->memo[j].used = 1;
+            m->memo[j].key = key;
+            used++;
+        }
+        off = next;
     }
-    mg_vec_free(&keys);
-    return rc;
+    return 0;
 }
 
 /* ---- pass 2: symbolic execution ---- */
@@ -954,16 +1009,18 @@ static void step(pm *m, const op *o)
         if (!slot)
             m->oom = 1;
         else
-            *slot = m->stack.n;
+            *slot = m->base = m->stack.n;
         break;
     }
     case '0': /* POP: with an empty frame, Python pops the mark instead */
-        if (m->stack.n > frame_base(m))
+        if (m->stack.n > frame_base(m)) {
             m->stack.n--;
-        else if (m->marks.n)
+        } else if (m->marks.n) {
             m->marks.n--;
-        else
+            update_base(m);
+        } else {
             malformed(m, at, "stack underflow");
+        }
         break;
     case '1':
         pop_mark(m, at, &n);
@@ -1111,10 +1168,13 @@ static void step(pm *m, const op *o)
     }
     case 'p': case 'q': case 'r': {
         uint64_t key;
-        if (get_key(o, &key) != 0)
+        if (get_key(o, &key) != 0) {
             malformed(m, at, "PUT key is not a number");
-        else
+        } else {
+            if (m->memo_dense)
+                m->memo_dense = key == m->memo_len; /* sequential PUTs keep the dense shortcut */
             memo_put(m, key, top(m, at));
+        }
         break;
     }
     case 0x94:
@@ -1165,6 +1225,7 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
     memset(&m, 0, sizeof m);
     m.s = s;
     m.hooks = hooks;
+    m.memo_dense = 1;
     m.in = in;
     mg_vec_init(&m.stack, sizeof(pv), &s->mem);
     mg_vec_init(&m.marks, sizeof(size_t), &s->mem);
@@ -1186,8 +1247,13 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
             mg_limit(s, MG_LIM_OPS, off, "the pickle opcode limit was reached");
             break;
         }
-        if ((m.nops & 0xffff) == 0 && mg_scan_expired(s, off))
-            break;
+        if ((m.nops & 0xffff) == 0) {
+            if (mg_scan_expired(s, off))
+                break;
+            /* a small margin behind the cursor; strings re-read by offset fault back in */
+            if (off > (1u << 20))
+                mg_release(s, in, off - (1u << 20));
+        }
         if (o.code == '.') {
             if (m.stack.n == 0)
                 malformed(&m, o.at, "STOP with an empty stack");
