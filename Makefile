@@ -21,7 +21,7 @@ FUZZ_CC := clang
 LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 GEN_SRC := build/gen/rules_data.c
-LIBS := -ljansson -lcrypto -lz -lpthread
+LIBS := -ljansson -lcrypto -lz -larchive -lpthread
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 INC := -Iinclude -Isrc/lib

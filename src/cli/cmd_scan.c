@@ -34,6 +34,8 @@ void help_scan(FILE *out)
             "      --max-memory MB  analysis memory per file (default 48)\n"
             "      --max-time S     time limit per file in seconds (default 60)\n"
             "      --max-depth N    container nesting limit (default 8)\n"
+            "      --rules FILE     judge pickle imports with FILE instead of the built-in rules\n"
+            "                       (same syntax as src/lib/rules/pickle.rules)\n"
             "\n"
             "exit status: 0 allowed, 1 blocked, 2 error (usage, I/O, could not scan)\n");
 }
@@ -75,13 +77,15 @@ int cmd_scan(int argc, char **argv)
         {"threads", required_argument, 0, 'j'},  {"no-hash", no_argument, 0, 'H'},
         {"max-memory", required_argument, 0, 'M'}, {"max-time", required_argument, 0, 'T'},
         {"max-depth", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'},
+        {"rules", required_argument, 0, 'R'},
         {0, 0, 0, 0},
     };
     mg_options mo;
     mg_options_default(&mo);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     mo.threads = cores > 0 && cores < 64 ? (unsigned)cores : 1;
-    const char *format = NULL, *output = NULL;
+    const char *format = NULL, *output = NULL, *rules_path = NULL;
+    char *rules_text = NULL;
     int show_globals = 0, quiet = 0, c;
     unsigned long long v;
     optind = 1;
@@ -108,6 +112,7 @@ int cmd_scan(int argc, char **argv)
             if (parse_u64(optarg, &v) || v > 64) goto bad_value;
             mo.limits.max_depth = (uint32_t)v;
             break;
+        case 'R': rules_path = optarg; break;
         case 'h': help_scan(stdout); return 0;
         default: help_scan(stderr); return EXIT_ERROR;
         }
@@ -128,12 +133,29 @@ int cmd_scan(int argc, char **argv)
         }
     }
     mo.record_globals = show_globals;
+    if (rules_path) {
+        FILE *rf = fopen(rules_path, "r");
+        size_t cap = 1 << 20, len = 0;
+        rules_text = malloc(cap);
+        if (!rf || !rules_text) {
+            perror(rules_path);
+            if (rf)
+                fclose(rf);
+            free(rules_text);
+            return EXIT_ERROR;
+        }
+        len = fread(rules_text, 1, cap, rf);
+        fclose(rf);
+        mo.rules_text = rules_text;
+        mo.rules_len = len;
+    }
     if (isatty(STDERR_FILENO)) {
         mo.progress = progress;
     }
     mg_engine *eng;
     char err[256];
     int rc = mg_engine_new(&eng, &mo, err, sizeof err);
+    free(rules_text);
     if (rc != MG_OK) {
         fprintf(stderr, "modelgate: cannot start the engine: %s\n", rc == MG_ERULES ? err : "out of memory");
         return EXIT_ERROR;

@@ -1277,6 +1277,33 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
 
 /* ---- detection ---- */
 
+/* Text arguments as a pickler writes them: numbers for INT/LONG/FLOAT and
+ * memo keys, dotted identifiers for GLOBAL/INST. Prose fails this at once. */
+static int line_plausible(const op *o)
+{
+    const char *set;
+    switch (o->code) {
+    case 'I': case 'L': case 'F': case 'g': case 'p':
+        set = "0123456789+-.eEinfatyINFATY_ \r";
+        break;
+    case 'c': case 'i':
+        if (!o->arg.len || !o->arg2.len)
+            return 0;
+        for (size_t i = 0; i < o->arg.len; i++)
+            if (o->arg.p[i] <= ' ' || o->arg.p[i] == 0x7f)
+                return 0;
+        return 1;
+    default:
+        return 1;
+    }
+    if (!o->arg.len)
+        return 0;
+    for (size_t i = 0; i < o->arg.len; i++)
+        if (!strchr(set, o->arg.p[i]) || !o->arg.p[i])
+            return 0;
+    return 1;
+}
+
 /* Opcodes a protocol 0/1 pickle plausibly starts with. */
 static int plausible_first(uint8_t c)
 {
@@ -1304,14 +1331,16 @@ int mg_pickle_plausible(mg_span in, size_t off)
         return 0;
     }
     long depth = 0, marks = 0, puts = 0;
-    op o;
+    op o = {0};
     int ops = 0;
     size_t p = off;
     while (ops < 64) {
         enum lex_err e = lex(in, p, &o);
-        if (e == LEX_END || e == LEX_TRUNC)
-            return ops >= 3; /* the head ended: good enough if it parsed so far */
+        /* the head ended, or the stream breaks (a payload followed by junk):
+         * what parsed so far decides */
         if (e != LEX_OK)
+            return ops >= 3;
+        if (!line_plausible(&o))
             return 0;
         ops++;
         switch (o.code) {
@@ -1332,6 +1361,7 @@ int mg_pickle_plausible(mg_span in, size_t off)
         case 0x93: if (depth < 2) return 0; depth--; break;
         default: depth++; break;
         }
+        p = o.next;
     }
     return 1;
 }

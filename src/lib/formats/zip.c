@@ -30,6 +30,7 @@
 
 #include "../internal.h"
 #include "../util/banned.h"
+#include "../util/member.h"
 #include "../util/zip.h"
 
 static int zip_probe(mg_span head, mg_str name)
@@ -77,62 +78,24 @@ static enum flav flavour(const mg_zip *z)
     return F_ZIP;
 }
 
-/* Member names that escape the extraction folder, seen the way extractors
- * see them: absolute paths, drive letters, `..` parts, either slash. */
-static const char *bad_path(mg_str n)
-{
-    if (n.len == 0)
-        return "an empty name";
-    if (memchr(n.p, 0, n.len))
-        return "a NUL byte in the name";
-    if (n.p[0] == '/' || n.p[0] == '\\')
-        return "an absolute path";
-    if (n.len >= 2 && n.p[1] == ':' && isalpha((unsigned char)n.p[0]))
-        return "a drive letter";
-    size_t i = 0;
-    while (i < n.len) {
-        size_t j = i;
-        while (j < n.len && n.p[j] != '/' && n.p[j] != '\\')
-            j++;
-        if (j - i == 2 && n.p[i] == '.' && n.p[i + 1] == '.')
-            return "a `..` path part";
-        i = j + 1;
-    }
-    return NULL;
-}
-
-static void name_for_msg(char *buf, size_t n, mg_str s)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < s.len && o + 5 < n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c < 0x20 || c == 0x7f)
-            o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    buf[o] = 0;
-}
-
 /* Reports names that appear twice (exactly, or ignoring case as miniz's
- * lookup does): readers differ on which copy they take. Quadratic only up to
- * a cap; beyond it names are compared through a sort of pointers. */
+ * lookup does): readers differ on which copy they take. */
 static void check_duplicates(mg_scan *s, const mg_zip *z)
 {
-    size_t lim = z->n < 4096 ? z->n : 4096;
-    for (size_t i = 0; i < lim; i++)
-        for (size_t k = i + 1; k < lim; k++) {
-            mg_str a = z->entries[i].name, b = z->entries[k].name;
-            if (a.len != b.len || strncasecmp(a.p, b.p, a.len) != 0)
-                continue;
-            char nm[256];
-            name_for_msg(nm, sizeof nm, b);
-            mg_find(s, "MG-ARV-402", z->entries[k].cd_off, nm,
-                    "member `%s` appears twice%s; one reader takes the first copy, another the last, so a "
-                    "scanner and a loader can see different files",
-                    nm, memcmp(a.p, b.p, a.len) ? " (differing only in case)" : "");
-            break;
-        }
+    mg_nameset seen;
+    mg_nameset_init(&seen, &s->mem);
+    for (size_t i = 0; i < z->n; i++) {
+        if (mg_nameset_add(&seen, z->entries[i].name) != 1)
+            continue;
+        char nm[256];
+        mg_member_printable(nm, sizeof nm, z->entries[i].name);
+        mg_find(s, "MG-ARV-402", z->entries[i].cd_off, nm,
+                "member `%s` appears twice (names compared ignoring case, as PyTorch's reader does); one "
+                "reader takes the first copy, another the last, so a scanner and a loader can see different "
+                "files",
+                nm);
+    }
+    mg_nameset_free(&seen);
 }
 
 /* Local header versus central directory: PyTorch trusts the central
@@ -258,8 +221,8 @@ static void check_root(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, const
 static void scan_member(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, mg_span in, enum flav fl)
 {
     char nm[512];
-    name_for_msg(nm, sizeof nm, e->name);
-    const char *why = bad_path(e->name);
+    mg_member_printable(nm, sizeof nm, e->name);
+    const char *why = mg_member_path_problem(e->name);
     if (why)
         mg_find(s, "MG-ARV-403", e->cd_off, nm,
                 "member `%s` has %s: extracting the archive writes outside its folder (zip slip)", nm, why);
