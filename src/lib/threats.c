@@ -34,6 +34,7 @@ static const mg_threat catalog[] = {
     {"MG-ARV-404", MG_SEV_HIGH, "Decompression bomb", P_WELL_FORMED},
     {"MG-ARV-405", MG_SEV_MEDIUM, "Archive member fails its CRC check", P_WELL_FORMED},
     {"MG-NPY-400", MG_SEV_HIGH, "Malformed NumPy array file", P_WELL_FORMED},
+    {"MG-JOBLIB-400", MG_SEV_HIGH, "Malformed joblib file", P_WELL_FORMED},
     {"MG-HF-401", MG_SEV_HIGH, "Symbolic link points outside the model folder", P_WELL_FORMED},
     {"MG-FMT-401", MG_SEV_HIGH, "A scan limit was reached before the file was fully read", P_WELL_FORMED},
 };

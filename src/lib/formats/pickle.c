@@ -211,29 +211,36 @@ enum {
     T_BYTES = 2,  /* payload: offset of the bytes opcode */
     T_CONT = 3,   /* a list, dict or set (contents not kept) */
     T_OBJ = 4,    /* payload: pointer to a pobj */
+    T_INT = 5,    /* payload: a small non-negative integer (shapes, sizes) */
 };
 #define PV_TAG(v) ((unsigned)((v)&15u))
 #define PV_OFF(v) ((size_t)((v) >> 4))
 #define PV_MK(tag, off) (((pv)(off) << 4) | (tag))
 
-enum pkind { K_GLOBAL = 1, K_CALL, K_TUPLE, K_TEXT };
+enum pkind { K_GLOBAL = 1, K_CALL, K_TUPLE, K_TEXT, K_DICT };
 
 typedef struct pobj {
     uint8_t kind;
     uint8_t verdict;   /* K_GLOBAL: mg_verdict */
     uint8_t dynamic;   /* K_GLOBAL: operands were not constant strings */
     uint8_t is_bytes;  /* K_TEXT: holds bytes (not text) */
-    uint32_t n;        /* K_TUPLE: items kept */
+    uint32_t n;        /* K_TUPLE: items kept; K_DICT: pairs kept */
+    uint32_t slots;    /* pv slots allocated in items[] (the object's size) */
+    int32_t elsize;    /* K_CALL of numpy.dtype: item size its BUILD state declared, or -1 */
     uint64_t off;
+    struct pobj *fwd;  /* set while the collector moves the object */
     mg_str module, name; /* K_GLOBAL; K_TEXT uses `module` for its content */
     pv fn, args;       /* K_CALL */
-    pv items[];        /* K_TUPLE */
+    pv items[];        /* K_TUPLE items; K_DICT key, value pairs */
 } pobj;
 
 static pobj *PV_PTR(pv v) { return (pobj *)(uintptr_t)(v & ~(pv)15); }
 static pv PV_OBJ(pobj *o) { return (pv)(uintptr_t)o | T_OBJ; }
 
-enum { TUPLE_KEEP = 32 }; /* tuple items kept for argument analysis */
+enum {
+    TUPLE_KEEP = 32, /* tuple items kept for argument analysis */
+    DICT_KEEP = 8,   /* dict pairs kept (BUILD states such as joblib's array wrapper) */
+};
 
 /* ---- the machine ---- */
 
@@ -260,6 +267,11 @@ typedef struct pm {
     const mg_pickle_hooks *hooks;
     size_t base;     /* stack height at the innermost MARK (0 without one) */
     int memo_dense;  /* only MEMOIZE so far: keys are 0..memo_len-1, no bitmap needed */
+    mg_arena heap;   /* symbolic objects of this stream, compacted by collect() */
+    size_t heap_next_gc;
+    size_t skip_to;  /* set by an opcode that makes the loader read raw bytes */
+    int memo_all;    /* pass 1 did not reach STOP: keep every memo value */
+    size_t memo_used;
 } pm;
 
 static void malformed(pm *m, size_t at, const char *what)
@@ -328,7 +340,7 @@ static size_t pop_mark(pm *m, size_t at, size_t *count)
 
 static pobj *new_obj(pm *m, enum pkind kind, size_t extra_items, uint64_t off)
 {
-    pobj *o = mg_arena_alloc(&m->s->work, sizeof(pobj) + extra_items * sizeof(pv));
+    pobj *o = mg_arena_alloc(&m->heap, sizeof(pobj) + extra_items * sizeof(pv));
     if (!o) {
         m->oom = 1;
         return NULL;
@@ -336,7 +348,87 @@ static pobj *new_obj(pm *m, enum pkind kind, size_t extra_items, uint64_t off)
     memset(o, 0, sizeof *o);
     o->kind = (uint8_t)kind;
     o->off = off;
+    o->slots = (uint32_t)extra_items;
+    o->elsize = -1;
     return o;
+}
+
+/* ---- collection ----
+ * Objects die all the time (a tuple appended to a list is never seen
+ * again), but an arena cannot free one. When the heap grows, the live
+ * objects (reachable from the stack, the memo and the reported imports) are
+ * copied to a fresh arena and the old one is dropped: memory then follows
+ * what is live, not what the stream ever built. */
+
+static int in_input(const pm *m, const char *p)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)m->in.p;
+    return a >= b && a - b < m->in.len;
+}
+
+static mg_str copy_str(pm *m, mg_arena *to, mg_str s)
+{
+    if (!s.p || in_input(m, s.p))
+        return s;
+    char *c = mg_arena_strndup(to, s.p, s.len);
+    if (!c) {
+        m->oom = 1;
+        return (mg_str){"", 0};
+    }
+    return (mg_str){c, s.len};
+}
+
+static pv reloc(pm *m, mg_arena *to, mg_vec *todo, pv v)
+{
+    if (PV_TAG(v) != T_OBJ)
+        return v;
+    pobj *o = PV_PTR(v);
+    if (o->fwd)
+        return PV_OBJ(o->fwd);
+    size_t sz = sizeof(pobj) + o->slots * sizeof(pv);
+    pobj *n = mg_arena_alloc(to, sz);
+    pobj **slot = n ? mg_vec_push(todo) : NULL;
+    if (!slot) {
+        m->oom = 1;
+        return T_OPAQUE;
+    }
+    memcpy(n, o, sz);
+    n->fwd = NULL;
+    o->fwd = n;
+    *slot = n;
+    return PV_OBJ(n);
+}
+
+static void collect(pm *m)
+{
+    mg_arena to;
+    mg_arena_init(&to, &m->s->mem);
+    mg_vec todo;
+    mg_vec_init(&todo, sizeof(pobj *), &m->s->mem);
+    pv *st = m->stack.items;
+    for (size_t i = 0; i < m->stack.n; i++)
+        st[i] = reloc(m, &to, &todo, st[i]);
+    for (size_t i = 0; i < m->memo_cap; i++)
+        if (m->memo[i].set)
+            m->memo[i].val = reloc(m, &to, &todo, m->memo[i].val);
+    pobj **rep = m->reported.items;
+    for (size_t i = 0; i < m->reported.n; i++)
+        rep[i] = PV_PTR(reloc(m, &to, &todo, PV_OBJ(rep[i])));
+    while (todo.n && !m->oom) {
+        pobj *n = ((pobj **)todo.items)[--todo.n];
+        n->fn = reloc(m, &to, &todo, n->fn);
+        n->args = reloc(m, &to, &todo, n->args);
+        size_t used = n->kind == K_DICT ? 2 * (size_t)n->n : n->kind == K_TUPLE ? n->n : 0;
+        for (size_t i = 0; i < used; i++)
+            n->items[i] = reloc(m, &to, &todo, n->items[i]);
+        n->module = copy_str(m, &to, n->module);
+        n->name = copy_str(m, &to, n->name);
+    }
+    mg_vec_free(&todo);
+    mg_arena_free(&m->heap);
+    m->heap = to;
+    /* next collection when the heap has doubled over what survived */
+    m->heap_next_gc = to.total * 2 > (4u << 20) ? to.total * 2 : (4u << 20);
 }
 
 /* ---- strings ---- */
@@ -464,7 +556,7 @@ static pv text_value(pm *m, const op *o)
         return T_OPAQUE;
     }
     pobj *t = new_obj(m, K_TEXT, 0, o->at);
-    char *copy = t ? mg_arena_strndup(&m->s->work, mg_buf_cstr(&b), b.len) : NULL;
+    char *copy = t ? mg_arena_strndup(&m->heap, mg_buf_cstr(&b), b.len) : NULL;
     size_t len = b.len;
     mg_buf_free(&b);
     if (!copy)
@@ -753,6 +845,26 @@ static int memo_mark(pm *m, uint64_t key)
     return 1;
 }
 
+static int memo_grow(pm *m, size_t cap);
+
+/* Adds `key` to the memo table (growing it at half load); NULL when out of
+ * budget, which is then reported as a memory limit. */
+static memo_slot *memo_insert(pm *m, uint64_t key)
+{
+    if ((m->memo_used + 1) * 2 > m->memo_cap && memo_grow(m, m->memo_cap ? m->memo_cap * 2 : 16) != 0) {
+        m->oom = 1;
+        return NULL;
+    }
+    size_t mask = m->memo_cap - 1;
+    size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+    while (m->memo[j].used)
+        j = (j + 1) & mask;
+    m->memo[j].used = 1;
+    m->memo[j].key = key;
+    m->memo_used++;
+    return &m->memo[j];
+}
+
 static void memo_put(pm *m, uint64_t key, pv v)
 {
     if (m->memo_dense && key == m->memo_len) {
@@ -766,6 +878,8 @@ static void memo_put(pm *m, uint64_t key, pv v)
         m->memo_len += (uint64_t)memo_mark(m, key);
     }
     memo_slot *sl = memo_find(m, key);
+    if (!sl && m->memo_all)
+        sl = memo_insert(m, key);
     if (sl) {
         sl->val = v;
         sl->set = 1;
@@ -851,45 +965,34 @@ static inline size_t skip_op(mg_span in, size_t off)
 }
 
 /* Pass 1: the distinct memo keys that GET opcodes read, up to the STOP,
- * become the memo table's keys; pass 2 stores values only for them. */
+ * become the memo table's keys; pass 2 stores values only for them. When
+ * pass 1 cannot reach the STOP (a broken stream, or raw buffers inside it as
+ * joblib writes them), pass 2 keeps every memo value instead. */
 static int collect_reads(pm *m, size_t off)
 {
-    size_t used = 0;
     if (memo_grow(m, 16) != 0) {
         m->oom = 1;
         return -1;
     }
     uint64_t n = 0;
     mg_span in = m->in;
+    m->memo_all = 1;
     while (off < in.len) {
         uint8_t code = in.p[off];
-        if (code == '.' || ++n > m->s->lim->max_pickle_ops)
+        if (code == '.') {
+            m->memo_all = 0;
+            break;
+        }
+        if (++n > m->s->lim->max_pickle_ops)
             break;
         size_t next = skip_op(in, off);
         if (!next)
             break;
-        if (code != 'g' && code != 'h' && code != 'j') {
-            off = next;
-            continue;
-        }
         op o;
         uint64_t key;
-        if (lex(in, off, &o) != LEX_OK || get_key(&o, &key) != 0 || memo_find(m, key)) {
-            off = next;
-            continue;
-        }
-        {
-            if ((used + 1) * 2 > m->memo_cap && memo_grow(m, m->memo_cap * 2) != 0) {
-                m->oom = 1;
-                return -1;
-            }
-            size_t j = memo_slot_of(m, key);
-            while (m->memo[j].used)
-                j = (j + 1) & (m->memo_cap - 1);
-            m->memo[j].used = 1;
-            m->memo[j].key = key;
-            used++;
-        }
+        if ((code == 'g' || code == 'h' || code == 'j') && lex(in, off, &o) == LEX_OK && get_key(&o, &key) == 0 &&
+            !memo_find(m, key) && !memo_insert(m, key))
+            return -1;
         off = next;
     }
     return 0;
@@ -901,7 +1004,8 @@ static pv make_tuple(pm *m, const pv *items, size_t n, size_t at)
 {
     size_t keep = n < TUPLE_KEEP ? n : TUPLE_KEEP, rich = 0;
     for (size_t i = 0; i < keep; i++)
-        rich += PV_TAG(items[i]) != T_OPAQUE && PV_TAG(items[i]) != T_CONT;
+        rich += PV_TAG(items[i]) != T_OPAQUE && PV_TAG(items[i]) != T_CONT &&
+                (PV_TAG(items[i]) != T_INT || n <= 8); /* shapes are short */
     if (n && !rich) /* numbers only: nothing to analyse, nothing to keep */
         return PV_MK(T_CONT, 0);
     pobj *t = new_obj(m, K_TUPLE, keep, at);
@@ -934,11 +1038,147 @@ static void op_stack_global(pm *m, size_t at)
     push(m, g ? PV_OBJ(g) : T_OPAQUE);
 }
 
-static void op_build(pm *m, size_t at)
+static pobj *as_kind(pv v, enum pkind k)
 {
-    pop(m, at); /* state */
+    return PV_TAG(v) == T_OBJ && PV_PTR(v)->kind == k ? PV_PTR(v) : NULL;
+}
+
+/* The global a call was made on, if it was a plain import. */
+static pobj *call_global(pv v)
+{
+    pobj *c = as_kind(v, K_CALL);
+    return c ? as_kind(c->fn, K_GLOBAL) : NULL;
+}
+
+static pv dict_get(pm *m, pobj *d, const char *key)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        mg_str k;
+        if (value_text(m, d->items[2 * i], &k, NULL) == 0 && mg_str_eq(k, key))
+            return d->items[2 * i + 1];
+    }
+    return T_OPAQUE;
+}
+
+/* Item size of a numpy dtype built by numpy.dtype('<f4', ...): from the
+ * type string, or the itemsize its BUILD state declared. -1 unknown, 0 for
+ * object dtypes. */
+static int64_t dtype_itemsize(pm *m, pv dt)
+{
+    pobj *c = as_kind(dt, K_CALL), *args = c ? as_kind(c->args, K_TUPLE) : NULL;
+    mg_str t;
+    if (!args || args->n < 1 || value_text(m, args->items[0], &t, NULL) != 0 || t.len == 0)
+        return -1;
+    size_t i = 0;
+    if (strchr("<>|=", t.p[0]))
+        i++;
+    if (i >= t.len)
+        return -1;
+    char kind = t.p[i++];
+    if (kind == 'O')
+        return 0;
+    uint64_t n = 0;
+    int digits = 0;
+    for (; i < t.len && t.p[i] >= '0' && t.p[i] <= '9' && n < (1u << 30); i++, digits++)
+        n = n * 10 + (uint64_t)(t.p[i] - '0');
+    if (c->elsize > 0)
+        return c->elsize;
+    if (i != t.len || !digits)
+        return kind == '?' ? 1 : -1;
+    if (kind == 'U')
+        return (int64_t)n * 4;
+    return strchr("biufcSaVMm", kind) ? (int64_t)n : -1;
+}
+
+/* joblib writes each numpy array's bytes right after the BUILD of its
+ * NumpyArrayWrapper (an alignment byte and padding first), and pickles
+ * object arrays inline; its unpickler reads them there. Skipping them by
+ * their exact size keeps the stream in step, so a payload placed after an
+ * array is read like everything else. */
+static void joblib_array(pm *m, pobj *wrapper_state, size_t at, size_t next)
+{
+    (void)at;
+    pobj *shape = as_kind(dict_get(m, wrapper_state, "shape"), K_TUPLE);
+    int64_t isz = dtype_itemsize(m, dict_get(m, wrapper_state, "dtype"));
+    pv align = dict_get(m, wrapper_state, "numpy_array_alignment_bytes");
+    uint64_t count = 1;
+    int ok = isz >= 0 && (shape || PV_TAG(dict_get(m, wrapper_state, "shape")) == T_CONT);
+    for (uint32_t i = 0; ok && shape && i < shape->n; i++)
+        ok = PV_TAG(shape->items[i]) == T_INT &&
+             !__builtin_mul_overflow(count, (uint64_t)PV_OFF(shape->items[i]), &count);
+    if (!ok || (!shape && PV_TAG(dict_get(m, wrapper_state, "shape")) == T_CONT)) {
+        mg_find(m->s, "MG-JOBLIB-400", next, NULL,
+                "a joblib array's shape or dtype cannot be read, so the data after it cannot be located");
+        m->broken = 1;
+        m->skip_to = m->in.len;
+        return;
+    }
+    if (isz == 0) { /* object array: a whole pickle stream follows */
+        mg_pickle_result r;
+        mg_pickle_stream(m->s, m->in, next, NULL, &r);
+        m->skip_to = r.stopped ? (size_t)r.end : m->in.len;
+        if (!r.stopped)
+            m->broken = 1;
+        return;
+    }
+    mg_rd r = mg_rd_new(m->in);
+    r.off = next;
+    if (PV_TAG(align) == T_INT) {
+        uint8_t pad = mg_rd_u8(&r);
+        if (pad > PV_OFF(align) || mg_rd_skip(&r, pad) != 0)
+            r.bad = 1;
+    }
+    uint64_t bytes;
+    if (r.bad || __builtin_mul_overflow(count, (uint64_t)isz, &bytes) || mg_rd_skip(&r, bytes) != 0) {
+        mg_find(m->s, "MG-JOBLIB-400", next, NULL,
+                "a joblib array declares %llu items of %lld bytes, more than the file holds",
+                (unsigned long long)count, (long long)isz);
+        m->broken = 1;
+        m->skip_to = m->in.len;
+        return;
+    }
+    m->skip_to = r.off;
+}
+
+static void op_build(pm *m, size_t at, size_t next)
+{
+    pv state = pop(m, at);
     pv obj = top(m, at);
     check_mutation_target(m, obj, at, "BUILD");
+    pobj *g = call_global(obj);
+    if (!g)
+        return;
+    if (mg_str_eq(g->name, "dtype") && (mg_str_eq(g->module, "numpy") || mg_str_eq(g->module, "numpy.core.multiarray"))) {
+        pobj *t = as_kind(state, K_TUPLE);
+        if (t && t->n > 5 && PV_TAG(t->items[5]) == T_INT && PV_OFF(t->items[5]) < (1u << 30))
+            PV_PTR(obj)->elsize = (int32_t)PV_OFF(t->items[5]);
+        return;
+    }
+    pobj *st = as_kind(state, K_DICT);
+    static const char jmod[] = "joblib.numpy_pickle";
+    if (st && mg_str_eq(g->name, "NumpyArrayWrapper") && g->module.len >= sizeof jmod - 1 &&
+        memcmp(g->module.p + g->module.len - (sizeof jmod - 1), jmod, sizeof jmod - 1) == 0)
+        joblib_array(m, st, at, next);
+}
+
+static pv new_dict(pm *m, const pv *pairs, size_t npairs, size_t at)
+{
+    pobj *d = new_obj(m, K_DICT, 2 * DICT_KEEP, at);
+    if (!d)
+        return T_OPAQUE;
+    size_t keep = npairs < DICT_KEEP ? npairs : DICT_KEEP;
+    if (keep)
+        memcpy(d->items, pairs, 2 * keep * sizeof(pv));
+    d->n = (uint32_t)keep;
+    return PV_OBJ(d);
+}
+
+static void dict_add(pobj *d, const pv *pairs, size_t npairs)
+{
+    for (size_t i = 0; i < npairs && d->n < DICT_KEEP; i++, d->n++) {
+        d->items[2 * d->n] = pairs[2 * i];
+        d->items[2 * d->n + 1] = pairs[2 * i + 1];
+    }
 }
 
 static void op_setitems(pm *m, const op *o)
@@ -949,6 +1189,9 @@ static void op_setitems(pm *m, const op *o)
     if (o->code == 'u' && (n & 1))
         malformed(m, o->at, "SETITEMS with an odd number of items");
     pv target = top(m, o->at);
+    pobj *d = as_kind(target, K_DICT);
+    if (d && o->code == 'u')
+        dict_add(d, (pv *)m->stack.items + base, n / 2);
     check_mutation_target(m, target, o->at, o->code == 'u' ? "SETITEMS" : o->code == 'e' ? "APPENDS" : "ADDITEMS");
 }
 
@@ -1028,8 +1271,26 @@ static void step(pm *m, const op *o)
     case '2':
         push(m, top(m, at));
         break;
-    case 'F': case 'I': case 'J': case 'K': case 'L': case 'M': case 'N': case 'G':
-    case 0x88: case 0x89: case 0x8a: case 0x8b:
+    case 'K': case 'M':
+        push(m, PV_MK(T_INT, mg_le(o->arg.p, (unsigned)o->arg.len)));
+        break;
+    case 'J': {
+        uint64_t v = mg_le(o->arg.p, 4);
+        push(m, v & 0x80000000u ? T_OPAQUE : PV_MK(T_INT, v));
+        break;
+    }
+    case 'I': {
+        uint64_t v;
+        push(m, parse_key(o->arg, &v) == 0 && v < (1ull << 59) ? PV_MK(T_INT, v) : T_OPAQUE);
+        break;
+    }
+    case 0x8a: { /* LONG1: little-endian two's complement */
+        uint64_t v = o->arg.len <= 7 ? mg_le(o->arg.p, (unsigned)o->arg.len) : UINT64_MAX;
+        int neg = o->arg.len && (o->arg.p[o->arg.len - 1] & 0x80);
+        push(m, !neg && v < (1ull << 59) ? PV_MK(T_INT, v) : T_OPAQUE);
+        break;
+    }
+    case 'F': case 'L': case 'N': case 'G': case 0x88: case 0x89: case 0x8b:
         push(m, T_OPAQUE);
         break;
     case 'P':
@@ -1072,13 +1333,18 @@ static void step(pm *m, const op *o)
     case 'e': case 'u': case 0x90:
         op_setitems(m, o);
         break;
-    case 's':
-        pop(m, at);
-        pop(m, at);
-        check_mutation_target(m, top(m, at), at, "SETITEM");
+    case 's': {
+        pv kv[2];
+        kv[1] = pop(m, at);
+        kv[0] = pop(m, at);
+        pv target = top(m, at);
+        check_mutation_target(m, target, at, "SETITEM");
+        if (as_kind(target, K_DICT))
+            dict_add(PV_PTR(target), kv, 1);
         break;
+    }
     case 'b':
-        op_build(m, at);
+        op_build(m, at, o->next);
         break;
     case 'c':
         push(m, make_global(m, (mg_str){(const char *)o->arg.p, o->arg.len},
@@ -1114,11 +1380,18 @@ static void step(pm *m, const op *o)
         a = pop(m, at);
         push(m, make_call(m, a, b, at));
         break;
-    case 'd': case 'l': case 0x91:
+    case 'd':
+        base = pop_mark(m, at, &n);
+        push(m, base == SIZE_MAX ? T_OPAQUE : new_dict(m, (pv *)m->stack.items + base, n / 2, at));
+        break;
+    case '}':
+        push(m, new_dict(m, NULL, 0, at));
+        break;
+    case 'l': case 0x91:
         pop_mark(m, at, &n);
         push(m, PV_MK(T_CONT, 0));
         break;
-    case '}': case ']': case 0x8f:
+    case ']': case 0x8f:
         push(m, PV_MK(T_CONT, 0));
         break;
     case ')':
@@ -1204,6 +1477,7 @@ static void pm_free(pm *m)
         mg_mem_release(&m->s->mem, m->memo_cap * sizeof(memo_slot));
         free(m->memo);
     }
+    mg_arena_free(&m->heap);
 }
 
 static const char *lex_err_text(enum lex_err e)
@@ -1226,6 +1500,8 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
     m.s = s;
     m.hooks = hooks;
     m.memo_dense = 1;
+    mg_arena_init(&m.heap, &s->mem);
+    m.heap_next_gc = 4u << 20;
     m.in = in;
     mg_vec_init(&m.stack, sizeof(pv), &s->mem);
     mg_vec_init(&m.marks, sizeof(size_t), &s->mem);
@@ -1261,8 +1537,11 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
             off = o.next;
             break;
         }
+        m.skip_to = 0;
         step(&m, &o);
-        off = o.next;
+        off = m.skip_to ? m.skip_to : o.next;
+        if (m.heap.total > m.heap_next_gc)
+            collect(&m);
     }
     if (m.oom)
         mg_limit(s, MG_LIM_MEMORY, off, "the analysis memory limit was reached");
