@@ -27,10 +27,10 @@ extern "C" {
 /* Error codes returned by functions (never for malformed input). */
 enum {
     MG_OK = 0,
-    MG_EINVAL = -1,  /* bad argument from the caller */
-    MG_ENOMEM = -2,  /* allocation failed */
-    MG_EIO = -3,     /* the path could not be opened or read */
-    MG_ERULES = -4,  /* the rules data could not be parsed */
+    MG_EINVAL = -1, /* bad argument from the caller */
+    MG_ENOMEM = -2, /* allocation failed */
+    MG_EIO = -3,    /* the path could not be opened or read */
+    MG_ERULES = -4, /* the rules data could not be parsed */
 };
 
 /* Severities, ordered: a larger value is worse. */
@@ -53,15 +53,15 @@ int mg_severity_parse(const char *name);
  * mg_limits_default() fills the defaults documented beside each field.
  */
 typedef struct mg_limits {
-    uint64_t max_file_size;    /* bytes of one file or member: 64 GiB */
-    uint32_t max_depth;        /* container/nesting depth: 8 */
-    uint32_t max_members;      /* members of one archive: 100000 */
-    uint64_t max_inflated;     /* bytes produced by decompression per scan: 4 GiB */
-    uint32_t max_ratio;        /* decompression ratio before a bomb is declared: 200 */
-    uint64_t max_pickle_ops;   /* opcodes per pickle stream: 200 million */
-    uint64_t max_memory;       /* bytes of analysis memory per scan: 48 MiB */
-    uint32_t max_time_ms;      /* wall time per file: 60000 */
-    uint32_t max_findings;     /* findings per file before summarising: 1000 */
+    uint64_t max_file_size;  /* bytes of one file or member: 64 GiB */
+    uint32_t max_depth;      /* container/nesting depth: 8 */
+    uint32_t max_members;    /* members of one archive: 100000 */
+    uint64_t max_inflated;   /* bytes produced by decompression per scan: 4 GiB */
+    uint32_t max_ratio;      /* decompression ratio before a bomb is declared: 200 */
+    uint64_t max_pickle_ops; /* opcodes per pickle stream: 200 million */
+    uint64_t max_memory;     /* bytes of analysis memory per scan: 48 MiB */
+    uint32_t max_time_ms;    /* wall time per file: 60000 */
+    uint32_t max_findings;   /* findings per file before summarising: 1000 */
 } mg_limits;
 
 void mg_limits_default(mg_limits *limits);
@@ -106,8 +106,7 @@ const char *mg_engine_rules_version(const mg_engine *engine);
  */
 int mg_scan_path(mg_report **out, const mg_engine *engine, const char *path);
 /* Scans a memory buffer that lives at least as long as the call. */
-int mg_scan_buffer(mg_report **out, const mg_engine *engine, const void *data, size_t len,
-                   const char *name);
+int mg_scan_buffer(mg_report **out, const mg_engine *engine, const void *data, size_t len, const char *name);
 /* Adds another path's results to an existing report (for many CLI args). */
 int mg_scan_path_into(mg_report *report, const mg_engine *engine, const char *path);
 int mg_report_new(mg_report **out, const mg_engine *engine);
@@ -123,7 +122,7 @@ const char *mg_file_status_name(mg_file_status st);
 
 /* One finding. All strings are NUL-terminated and live as long as the report. */
 typedef struct mg_finding {
-    const char *threat;   /* "MG-PKL-100" */
+    const char *threat; /* "MG-PKL-100" */
     mg_severity severity;
     const char *module;   /* the format module that found it: "pickle" */
     const char *op;       /* the operator/import involved ("posix.system"), or "" */
@@ -134,19 +133,19 @@ typedef struct mg_finding {
 
 /* One import seen in a pickle, with the engine's verdict on it. */
 typedef struct mg_global {
-    const char *name;     /* "module.qualname" as written in the stream */
-    const char *verdict;  /* "allowed", "dangerous", "suspicious", "nested-loader" */
+    const char *name;    /* "module.qualname" as written in the stream */
+    const char *verdict; /* "allowed", "dangerous", "suspicious", "nested-loader" */
     const char *location;
     uint64_t offset;
 } mg_global;
 
 typedef struct mg_file {
-    const char *path;     /* relative to the scanned directory, or as given */
-    const char *format;   /* detected by content: "pickle", "unknown", ... */
+    const char *path;   /* relative to the scanned directory, or as given */
+    const char *format; /* detected by content: "pickle", "unknown", ... */
     uint64_t size;
-    const char *sha256;   /* lowercase hex, or "" when hashing was off or impossible */
+    const char *sha256; /* lowercase hex, or "" when hashing was off or impossible */
     mg_file_status status;
-    const char *error;    /* why status is ERROR, else "" */
+    const char *error; /* why status is ERROR, else "" */
     size_t nfindings;
     const mg_finding *findings;
     size_t nglobals;
@@ -165,7 +164,7 @@ typedef struct mg_threat {
     const char *id;
     mg_severity severity;
     const char *title;
-    const char *policy;   /* the default policy this threat violates */
+    const char *policy; /* the default policy this threat violates */
 } mg_threat;
 
 size_t mg_threat_count(void);

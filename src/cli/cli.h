@@ -23,7 +23,7 @@ typedef enum { FMT_TEXT, FMT_JSON, FMT_SARIF } out_format;
 typedef struct scan_view {
     const mg_report *report;
     const char *model_uri;
-    const char *outcome;      /* ALLOWED / BLOCKED / ERROR */
+    const char *outcome; /* ALLOWED / BLOCKED / ERROR */
     const char *rules_version;
     char uuid[37];
     char created_at[40], updated_at[40];

@@ -18,26 +18,25 @@
 
 void help_scan(FILE *out)
 {
-    fprintf(out,
-            "usage: modelgate scan [options] PATH...\n"
-            "\n"
-            "Scans model files and folders (recursively). Formats are detected by content,\n"
-            "never by file name. Nothing in the files is executed or deserialized.\n"
-            "\n"
-            "options:\n"
-            "  -f, --format FMT     text (default on a terminal), json (default otherwise), sarif\n"
-            "  -o, --output FILE    write the report to FILE instead of standard output\n"
-            "  -g, --show-globals   list every pickle import with its verdict\n"
-            "  -q, --quiet          print only the outcome (text format)\n"
-            "  -j, --threads N      files scanned in parallel (default: number of cores)\n"
-            "      --no-hash        skip the sha256 of each file (faster on huge files)\n"
-            "      --max-memory MB  analysis memory per file (default 48)\n"
-            "      --max-time S     time limit per file in seconds (default 60)\n"
-            "      --max-depth N    container nesting limit (default 8)\n"
-            "      --rules FILE     judge pickle imports with FILE instead of the built-in rules\n"
-            "                       (same syntax as src/lib/rules/pickle.rules)\n"
-            "\n"
-            "exit status: 0 allowed, 1 blocked, 2 error (usage, I/O, could not scan)\n");
+    fprintf(out, "usage: modelgate scan [options] PATH...\n"
+                 "\n"
+                 "Scans model files and folders (recursively). Formats are detected by content,\n"
+                 "never by file name. Nothing in the files is executed or deserialized.\n"
+                 "\n"
+                 "options:\n"
+                 "  -f, --format FMT     text (default on a terminal), json (default otherwise), sarif\n"
+                 "  -o, --output FILE    write the report to FILE instead of standard output\n"
+                 "  -g, --show-globals   list every pickle import with its verdict\n"
+                 "  -q, --quiet          print only the outcome (text format)\n"
+                 "  -j, --threads N      files scanned in parallel (default: number of cores)\n"
+                 "      --no-hash        skip the sha256 of each file (faster on huge files)\n"
+                 "      --max-memory MB  analysis memory per file (default 48)\n"
+                 "      --max-time S     time limit per file in seconds (default 60)\n"
+                 "      --max-depth N    container nesting limit (default 8)\n"
+                 "      --rules FILE     judge pickle imports with FILE instead of the built-in rules\n"
+                 "                       (same syntax as src/lib/rules/pickle.rules)\n"
+                 "\n"
+                 "exit status: 0 allowed, 1 blocked, 2 error (usage, I/O, could not scan)\n");
 }
 
 static atomic_llong last_progress;
@@ -72,13 +71,12 @@ static int parse_u64(const char *s, unsigned long long *out)
 int cmd_scan(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"format", required_argument, 0, 'f'},   {"output", required_argument, 0, 'o'},
-        {"show-globals", no_argument, 0, 'g'},   {"quiet", no_argument, 0, 'q'},
-        {"threads", required_argument, 0, 'j'},  {"no-hash", no_argument, 0, 'H'},
+        {"format", required_argument, 0, 'f'},     {"output", required_argument, 0, 'o'},
+        {"show-globals", no_argument, 0, 'g'},     {"quiet", no_argument, 0, 'q'},
+        {"threads", required_argument, 0, 'j'},    {"no-hash", no_argument, 0, 'H'},
         {"max-memory", required_argument, 0, 'M'}, {"max-time", required_argument, 0, 'T'},
-        {"max-depth", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'},
-        {"rules", required_argument, 0, 'R'},
-        {0, 0, 0, 0},
+        {"max-depth", required_argument, 0, 'D'},  {"help", no_argument, 0, 'h'},
+        {"rules", required_argument, 0, 'R'},      {0, 0, 0, 0},
     };
     mg_options mo;
     mg_options_default(&mo);
@@ -91,30 +89,50 @@ int cmd_scan(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:o:gqj:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'f': format = optarg; break;
-        case 'o': output = optarg; break;
-        case 'g': show_globals = 1; break;
-        case 'q': quiet = 1; break;
-        case 'H': mo.hash_files = 0; break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'g':
+            show_globals = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'H':
+            mo.hash_files = 0;
+            break;
         case 'j':
-            if (parse_u64(optarg, &v) || v < 1 || v > 64) goto bad_value;
+            if (parse_u64(optarg, &v) || v < 1 || v > 64)
+                goto bad_value;
             mo.threads = (unsigned)v;
             break;
         case 'M':
-            if (parse_u64(optarg, &v) || v < 1 || v > 65536) goto bad_value;
+            if (parse_u64(optarg, &v) || v < 1 || v > 65536)
+                goto bad_value;
             mo.limits.max_memory = v << 20;
             break;
         case 'T':
-            if (parse_u64(optarg, &v) || v < 1 || v > 86400) goto bad_value;
+            if (parse_u64(optarg, &v) || v < 1 || v > 86400)
+                goto bad_value;
             mo.limits.max_time_ms = (uint32_t)(v * 1000);
             break;
         case 'D':
-            if (parse_u64(optarg, &v) || v > 64) goto bad_value;
+            if (parse_u64(optarg, &v) || v > 64)
+                goto bad_value;
             mo.limits.max_depth = (uint32_t)v;
             break;
-        case 'R': rules_path = optarg; break;
-        case 'h': help_scan(stdout); return 0;
-        default: help_scan(stderr); return EXIT_ERROR;
+        case 'R':
+            rules_path = optarg;
+            break;
+        case 'h':
+            help_scan(stdout);
+            return 0;
+        default:
+            help_scan(stderr);
+            return EXIT_ERROR;
         }
     }
     if (optind >= argc) {
@@ -124,9 +142,12 @@ int cmd_scan(int argc, char **argv)
     }
     out_format fmt = isatty(output ? -1 : STDOUT_FILENO) ? FMT_TEXT : FMT_JSON;
     if (format) {
-        if (strcmp(format, "text") == 0) fmt = FMT_TEXT;
-        else if (strcmp(format, "json") == 0) fmt = FMT_JSON;
-        else if (strcmp(format, "sarif") == 0) fmt = FMT_SARIF;
+        if (strcmp(format, "text") == 0)
+            fmt = FMT_TEXT;
+        else if (strcmp(format, "json") == 0)
+            fmt = FMT_JSON;
+        else if (strcmp(format, "sarif") == 0)
+            fmt = FMT_SARIF;
         else {
             fprintf(stderr, "modelgate scan: unknown format '%s' (text, json, sarif)\n", format);
             return EXIT_ERROR;
@@ -199,7 +220,7 @@ int cmd_scan(int argc, char **argv)
     }
     if (out) {
         view.color = !output && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-        int wrc = fmt == FMT_JSON ? write_json(out, &view)
+        int wrc = fmt == FMT_JSON    ? write_json(out, &view)
                   : fmt == FMT_SARIF ? write_sarif(out, &view)
                                      : write_text(out, &view);
         if (wrc != 0 || fflush(out) != 0)

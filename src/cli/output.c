@@ -24,8 +24,8 @@ void uuid_v4(char out[37])
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 void rfc3339_now(char *out, size_t n)
@@ -42,8 +42,8 @@ void rfc3339_now(char *out, size_t n)
 static json_t *finding_json(const mg_finding *f)
 {
     return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "threat", f->threat, "severity",
-                     mg_severity_name(f->severity), "message", f->message, "offset", (json_int_t)f->offset,
-                     "location", f->location, "module", f->module, "operator", f->op);
+                     mg_severity_name(f->severity), "message", f->message, "offset", (json_int_t)f->offset, "location",
+                     f->location, "module", f->module, "operator", f->op);
 }
 
 static json_t *file_json(const mg_file *f, int show_globals)
@@ -51,17 +51,17 @@ static json_t *file_json(const mg_file *f, int show_globals)
     json_t *findings = json_array();
     for (size_t i = 0; i < f->nfindings; i++)
         json_array_append_new(findings, finding_json(&f->findings[i]));
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "path", f->path, "format", f->format, "size",
-                          (json_int_t)f->size, "sha256", f->sha256, "status", mg_file_status_name(f->status),
-                          "findings", findings);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "path", f->path, "format", f->format, "size", (json_int_t)f->size,
+                  "sha256", f->sha256, "status", mg_file_status_name(f->status), "findings", findings);
     if (f->status == MG_FILE_ERROR)
         json_object_set_new(o, "error", json_string(f->error));
     if (show_globals) {
         json_t *g = json_array();
         for (size_t i = 0; i < f->nglobals; i++)
             json_array_append_new(g, json_pack("{s:s, s:s, s:s, s:I}", "name", f->globals[i].name, "verdict",
-                                               f->globals[i].verdict, "location", f->globals[i].location,
-                                               "offset", (json_int_t)f->globals[i].offset));
+                                               f->globals[i].verdict, "location", f->globals[i].location, "offset",
+                                               (json_int_t)f->globals[i].offset));
         json_object_set_new(o, "globals", g);
     }
     return o;
@@ -107,10 +107,9 @@ int write_sarif(FILE *out, const scan_view *v)
                 json_object_set_new(index, fd->threat, idx);
                 json_array_append_new(
                     rules, json_pack("{s:s, s:{s:s}, s:{s:s}, s:s, s:{s:s}, s:{s:s}}", "id", fd->threat,
-                                     "shortDescription", "text", t ? t->title : fd->threat, "fullDescription",
-                                     "text", t ? t->title : fd->threat, "helpUri", help, "help", "text",
-                                     t ? t->policy : "", "defaultConfiguration", "level",
-                                     sarif_level(fd->severity)));
+                                     "shortDescription", "text", t ? t->title : fd->threat, "fullDescription", "text",
+                                     t ? t->title : fd->threat, "helpUri", help, "help", "text", t ? t->policy : "",
+                                     "defaultConfiguration", "level", sarif_level(fd->severity)));
             }
             char uri[4096];
             snprintf(uri, sizeof uri, "%s", f->path);
@@ -119,20 +118,20 @@ int write_sarif(FILE *out, const scan_view *v)
             if (fd->location[0])
                 json_object_set_new(loc, "logicalLocations",
                                     json_pack("[{s:s, s:s}]", "name", fd->location, "kind", "member"));
-            json_array_append_new(
-                results, json_pack("{s:s, s:I, s:s, s:{s:s}, s:[o], s:{s:s, s:s, s:I}}", "ruleId", fd->threat,
-                                   "ruleIndex", json_integer_value(idx), "level", sarif_level(fd->severity),
-                                   "message", "text", fd->message, "locations", loc, "properties", "severity",
-                                   mg_severity_name(fd->severity), "member", fd->location, "memberOffset",
-                                   (json_int_t)fd->offset));
+            json_array_append_new(results,
+                                  json_pack("{s:s, s:I, s:s, s:{s:s}, s:[o], s:{s:s, s:s, s:I}}", "ruleId", fd->threat,
+                                            "ruleIndex", json_integer_value(idx), "level", sarif_level(fd->severity),
+                                            "message", "text", fd->message, "locations", loc, "properties", "severity",
+                                            mg_severity_name(fd->severity), "member", fd->location, "memberOffset",
+                                            (json_int_t)fd->offset));
         }
     }
     json_decref(index);
-    json_t *root = json_pack(
-        "{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o, s:{s:s, s:s}}]}", "$schema",
-        "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0", "runs", "tool", "driver", "name",
-        "modelgate", "version", MG_VERSION, "informationUri", "https://github.com/modelgate/modelgate", "rules",
-        rules, "results", results, "properties", "eval_outcome", v->outcome, "rules_version", v->rules_version);
+    json_t *root = json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o, s:{s:s, s:s}}]}", "$schema",
+                             "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0", "runs", "tool",
+                             "driver", "name", "modelgate", "version", MG_VERSION, "informationUri",
+                             "https://github.com/modelgate/modelgate", "rules", rules, "results", results, "properties",
+                             "eval_outcome", v->outcome, "rules_version", v->rules_version);
     if (!root)
         return -1;
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);

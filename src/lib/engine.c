@@ -62,7 +62,10 @@ void mg_engine_free(mg_engine *e)
     free(e);
 }
 
-const char *mg_engine_rules_version(const mg_engine *e) { return mg_rules_version(e->rules); }
+const char *mg_engine_rules_version(const mg_engine *e)
+{
+    return mg_rules_version(e->rules);
+}
 
 uint64_t mg_now_ms(void)
 {

@@ -17,11 +17,11 @@
 typedef struct mg_rules mg_rules;
 
 typedef enum mg_verdict {
-    MG_V_ALLOWED = 0,  /* on the allowlist */
-    MG_V_LOADER,       /* allowed loader: its bytes argument is scanned as a nested model */
-    MG_V_SUSPICIOUS,   /* not on the allowlist (HIGH) */
-    MG_V_DANGEROUS,    /* on the denylist (CRITICAL) */
-    MG_V_INTROSPECT,   /* dunder attribute walk (CRITICAL) */
+    MG_V_ALLOWED = 0, /* on the allowlist */
+    MG_V_LOADER,      /* allowed loader: its bytes argument is scanned as a nested model */
+    MG_V_SUSPICIOUS,  /* not on the allowlist (HIGH) */
+    MG_V_DANGEROUS,   /* on the denylist (CRITICAL) */
+    MG_V_INTROSPECT,  /* dunder attribute walk (CRITICAL) */
 } mg_verdict;
 
 int mg_rules_parse(mg_rules **out, const char *text, size_t len, char *err, size_t errlen);
@@ -44,11 +44,11 @@ struct mg_engine {
 
 typedef struct mg_file_rec {
     mg_file pub;
-    mg_arena arena;   /* every string of this file's results */
-    mg_vec findings;  /* mg_finding */
-    mg_vec globals;   /* mg_global */
+    mg_arena arena;      /* every string of this file's results */
+    mg_vec findings;     /* mg_finding */
+    mg_vec globals;      /* mg_global */
     uint32_t limit_hits; /* bitmask of limits already reported */
-    int summarised;   /* max_findings reached */
+    int summarised;      /* max_findings reached */
 } mg_file_rec;
 
 struct mg_report {
@@ -75,16 +75,16 @@ typedef struct mg_scan {
     const mg_engine *eng;
     const mg_limits *lim;
     mg_file_rec *out;
-    mg_mem mem;          /* analysis memory budget (limits.max_memory) */
-    mg_arena work;       /* scratch for the whole scan, freed at the end */
-    unsigned depth;      /* 0 for the file itself */
-    const char *loc;     /* location inside the file ("" at top level) */
-    const char *module;  /* name of the format module reading the current level */
-    uint64_t inflated;   /* bytes produced by decompression so far */
-    uint64_t deadline;   /* monotonic ms after which the scan stops */
-    const uint8_t *map;  /* the file's read-only mapping (NULL for buffers and small files) */
+    mg_mem mem;         /* analysis memory budget (limits.max_memory) */
+    mg_arena work;      /* scratch for the whole scan, freed at the end */
+    unsigned depth;     /* 0 for the file itself */
+    const char *loc;    /* location inside the file ("" at top level) */
+    const char *module; /* name of the format module reading the current level */
+    uint64_t inflated;  /* bytes produced by decompression so far */
+    uint64_t deadline;  /* monotonic ms after which the scan stops */
+    const uint8_t *map; /* the file's read-only mapping (NULL for buffers and small files) */
     size_t map_len;
-    size_t released;     /* bytes of the mapping already given back (see mg_release) */
+    size_t released; /* bytes of the mapping already given back (see mg_release) */
     int timed_out;
 } mg_scan;
 
@@ -92,8 +92,8 @@ typedef struct mg_scan {
 void mg_find(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 /* Same, at an explicit location (for members found while walking a container). */
-void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* Reports a limit once per file (MG-FMT-401). Returns -1 for `return mg_limit(...)`. */
 int mg_limit(mg_scan *s, enum mg_limit_kind kind, uint64_t offset, const char *what);
 /* Records a pickle import with its verdict (only when record_globals is on). */
@@ -133,9 +133,9 @@ const mg_module *mg_detect(mg_span data, mg_str name);
 
 /* ---- pickle machine, shared by every pickle carrier (formats/pickle.c) ---- */
 typedef struct mg_pickle_result {
-    uint64_t end;     /* offset just past the STOP (or where parsing stopped) */
-    int stopped;      /* reached STOP */
-    int broken;       /* malformed (already reported) */
+    uint64_t end; /* offset just past the STOP (or where parsing stopped) */
+    int stopped;  /* reached STOP */
+    int broken;   /* malformed (already reported) */
     uint64_t nops;
 } mg_pickle_result;
 
@@ -157,8 +157,7 @@ typedef struct mg_pickle_hooks {
 /* Analyses one pickle stream starting at `off` of `in`; offsets in findings are
  * relative to `in`. Never fails on bad input: breakage is a finding. `hooks`
  * may be NULL. */
-int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t off, const mg_pickle_hooks *hooks,
-                     mg_pickle_result *res);
+int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t off, const mg_pickle_hooks *hooks, mg_pickle_result *res);
 /* Scans `in` from `off` for further complete pickle streams that no loader
  * would read (junk after STOP, gaps in containers). Bounded. */
 void mg_pickle_scan_trailing(mg_scan *s, mg_span in, size_t off);

@@ -69,7 +69,10 @@ void mg_report_free(mg_report *r)
     free(r);
 }
 
-size_t mg_report_file_count(const mg_report *r) { return r ? r->files.n : 0; }
+size_t mg_report_file_count(const mg_report *r)
+{
+    return r ? r->files.n : 0;
+}
 
 const mg_file *mg_report_file(const mg_report *r, size_t i)
 {
@@ -101,9 +104,12 @@ size_t mg_report_error_count(const mg_report *r)
 const char *mg_file_status_name(mg_file_status st)
 {
     switch (st) {
-    case MG_FILE_SCANNED: return "SCANNED";
-    case MG_FILE_ERROR: return "ERROR";
-    case MG_FILE_SKIPPED: return "SKIPPED";
+    case MG_FILE_SCANNED:
+        return "SCANNED";
+    case MG_FILE_ERROR:
+        return "ERROR";
+    case MG_FILE_SKIPPED:
+        return "SKIPPED";
     }
     return "ERROR";
 }

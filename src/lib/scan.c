@@ -62,8 +62,7 @@ void mg_find(mg_scan *s, const char *threat, uint64_t offset, const char *op, co
     va_end(ap);
 }
 
-void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op,
-                const char *fmt, ...)
+void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -168,8 +167,8 @@ int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset)
     if (!m)
         return 0;
     const char *saved = s->loc;
-    char *loc = s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, name)
-                          : mg_arena_strndup(&s->work, name, strlen(name));
+    char *loc =
+        s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, name) : mg_arena_strndup(&s->work, name, strlen(name));
     if (!loc)
         return mg_limit(s, MG_LIM_MEMORY, offset, "the memory limit was reached");
     const char *saved_module = s->module;

@@ -11,15 +11,14 @@
 
 #include "internal.h"
 
-#define P_LOAD_EXEC "Detected No Arbitrary Code Execution At Model Load Time"
-#define P_LOAD_SUSP "Detected No Suspicious Code At Model Load Time"
+#define P_LOAD_EXEC   "Detected No Arbitrary Code Execution At Model Load Time"
+#define P_LOAD_SUSP   "Detected No Suspicious Code At Model Load Time"
 #define P_WELL_FORMED "Model Files Are Well-Formed"
-#define P_RUNTIME "Detected No Arbitrary Code Execution At Model Runtime"
+#define P_RUNTIME     "Detected No Arbitrary Code Execution At Model Runtime"
 
 static const mg_threat catalog[] = {
     {"MG-PKL-100", MG_SEV_CRITICAL, "Pickle imports a known-dangerous callable", P_LOAD_EXEC},
-    {"MG-PKL-101", MG_SEV_CRITICAL, "Pickle walks object internals or imports a name built at load time",
-     P_LOAD_EXEC},
+    {"MG-PKL-101", MG_SEV_CRITICAL, "Pickle walks object internals or imports a name built at load time", P_LOAD_EXEC},
     {"MG-PKL-102", MG_SEV_HIGH, "Pickle imports a callable outside the allowlist", P_LOAD_SUSP},
     {"MG-PKL-400", MG_SEV_HIGH, "Malformed pickle stream", P_WELL_FORMED},
     {"MG-PKL-401", MG_SEV_MEDIUM, "Unexplained bytes after the last pickle stream", P_WELL_FORMED},
@@ -39,9 +38,15 @@ static const mg_threat catalog[] = {
     {"MG-FMT-401", MG_SEV_HIGH, "A scan limit was reached before the file was fully read", P_WELL_FORMED},
 };
 
-size_t mg_threat_count(void) { return sizeof catalog / sizeof catalog[0]; }
+size_t mg_threat_count(void)
+{
+    return sizeof catalog / sizeof catalog[0];
+}
 
-const mg_threat *mg_threat_at(size_t i) { return i < mg_threat_count() ? &catalog[i] : NULL; }
+const mg_threat *mg_threat_at(size_t i)
+{
+    return i < mg_threat_count() ? &catalog[i] : NULL;
+}
 
 const mg_threat *mg_threat_find(const char *id)
 {

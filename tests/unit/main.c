@@ -8,11 +8,11 @@
 
 int test_failed;
 
-#define TESTS(X)                                                                 \
-    X(rd_bounds) X(arena_budget) X(vec_budget) X(buf_max) X(rules_order)         \
-    X(rules_aliases) X(rules_parents) X(rules_dunder) X(rules_glob_no_walk)      \
-    X(rules_syntax_errors) X(pickle_plausible) X(scan_buffer_api)                \
-    X(scan_threads) X(limits_reported) X(threat_catalog)
+#define TESTS(X)                                                                                                       \
+    X(rd_bounds)                                                                                                       \
+    X(arena_budget) X(vec_budget) X(buf_max) X(rules_order) X(rules_aliases) X(rules_parents) X(rules_dunder)          \
+        X(rules_glob_no_walk) X(rules_syntax_errors) X(pickle_plausible) X(scan_buffer_api) X(scan_threads)            \
+            X(limits_reported) X(threat_catalog)
 
 #define DECL(name) void test_##name(void);
 TESTS(DECL)
@@ -20,13 +20,13 @@ TESTS(DECL)
 int main(void)
 {
     int passed = 0, failed = 0;
-#define RUN(name)                                   \
-    test_failed = 0;                                \
-    test_##name();                                  \
-    printf("%s %s\n", test_failed ? "FAIL" : "ok", #name); \
-    if (test_failed)                                \
-        failed++;                                   \
-    else                                            \
+#define RUN(name)                                                                                                      \
+    test_failed = 0;                                                                                                   \
+    test_##name();                                                                                                     \
+    printf("%s %s\n", test_failed ? "FAIL" : "ok", #name);                                                             \
+    if (test_failed)                                                                                                   \
+        failed++;                                                                                                      \
+    else                                                                                                               \
         passed++;
     TESTS(RUN)
     printf("%d passed, %d failed\n", passed, failed);

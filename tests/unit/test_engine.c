@@ -30,7 +30,7 @@ void test_pickle_plausible(void)
     CHECK(!mg_pickle_plausible(S("lll."), 0));       /* LIST without MARK */
     /* the check walks the opcodes: a valid first opcode is not enough */
     CHECK(!mg_pickle_plausible(S("]\x00\x00\x80\x00\xff\xff\xff"), 0)); /* lzma-alone header */
-    CHECK(!mg_pickle_plausible(S("Ihello world\n."), 0));                /* INT with prose */
+    CHECK(!mg_pickle_plausible(S("Ihello world\n."), 0));               /* INT with prose */
     CHECK(mg_pickle_plausible(S("(lp0\nI1\naI2\na."), 0));
     /* a payload followed by junk is still a pickle */
     CHECK(mg_pickle_plausible(S("cos\nsystem\n(S'x'\ntR\xff\xff"), 0));

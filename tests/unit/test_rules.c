@@ -47,7 +47,7 @@ void test_rules_order(void)
     if (!r)
         return;
     CHECK(strcmp(mg_rules_version(r), "t1") == 0);
-    CHECK(judge(r, "uuid", "UUID") == MG_V_ALLOWED);        /* exact allow beats module deny */
+    CHECK(judge(r, "uuid", "UUID") == MG_V_ALLOWED); /* exact allow beats module deny */
     CHECK(judge(r, "uuid", "_get_command_stdout") == MG_V_DANGEROUS);
     CHECK(judge(r, "numpy.random._pickle", "__bit_generator_ctor") == MG_V_ALLOWED);
     CHECK(judge(r, "torch.storage", "_load_from_bytes") == MG_V_LOADER);
@@ -76,7 +76,7 @@ void test_rules_parents(void)
         return;
     CHECK(judge(r, "asyncio.unix_events", "_UnixSubprocessTransport._start") == MG_V_DANGEROUS);
     CHECK(judge(r, "os.path", "exists") == MG_V_DANGEROUS);
-    CHECK(judge(r, "osx", "thing") == MG_V_SUSPICIOUS); /* a prefix must end at a dot */
+    CHECK(judge(r, "osx", "thing") == MG_V_SUSPICIOUS);             /* a prefix must end at a dot */
     CHECK(judge(r, "builtins", "eval.__call__") == MG_V_DANGEROUS); /* first dotted part */
     mg_rules_free(r);
 }

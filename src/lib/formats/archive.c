@@ -160,13 +160,12 @@ static int scan_zlib(mg_scan *s, mg_span in)
     return 0;
 }
 
-static void check_entry(mg_scan *s, struct archive_entry *e, mg_nameset *seen, mg_str name, const char *nm,
-                        size_t idx)
+static void check_entry(mg_scan *s, struct archive_entry *e, mg_nameset *seen, mg_str name, const char *nm, size_t idx)
 {
     const char *why = mg_member_path_problem(name);
     if (why)
-        mg_find(s, "MG-ARV-403", idx, nm, "member `%s` has %s: extracting the archive writes outside its folder",
-                nm, why);
+        mg_find(s, "MG-ARV-403", idx, nm, "member `%s` has %s: extracting the archive writes outside its folder", nm,
+                why);
     const char *link = archive_entry_symlink(e);
     const char *hard = archive_entry_hardlink(e);
     if (link || hard)

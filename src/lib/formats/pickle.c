@@ -63,6 +63,7 @@ static void optab_init_once(void)
     opinfo t[256];
     for (int i = 0; i < 256; i++)
         t[i] = (opinfo){A_BAD, 0, 0};
+        // clang-format off
 #define OP(c, k, n, p) t[(unsigned char)(c)] = (opinfo){k, n, p}
     OP('(', A_NONE, 0, 0);  OP('.', A_NONE, 0, 0);  OP('0', A_NONE, 0, 0);  OP('1', A_NONE, 0, 0);
     OP('2', A_NONE, 0, 0);  OP('F', A_LINE, 0, 0);  OP('I', A_LINE, 0, 0);  OP('J', A_FIX, 4, 1);
@@ -84,6 +85,7 @@ static void optab_init_once(void)
     OP(0x94, A_NONE, 0, 4); OP(0x95, A_FIX, 8, 4);
     OP(0x96, A_LEN8, 0, 5); OP(0x97, A_NONE, 0, 5); OP(0x98, A_NONE, 0, 5);
 #undef OP
+    // clang-format on
     memcpy(optab, t, sizeof t);
     __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 }
@@ -91,11 +93,11 @@ static void optab_init_once(void)
 /* One decoded opcode: where it is, its argument, and where the next begins. */
 typedef struct op {
     uint8_t code;
-    size_t at;       /* offset of the opcode byte */
-    size_t next;     /* offset after its argument */
-    mg_span arg;     /* fixed bytes, the line (without '\n'), or the data */
-    mg_span arg2;    /* second line of GLOBAL/INST */
-    uint64_t len;    /* declared length for length-prefixed opcodes */
+    size_t at;    /* offset of the opcode byte */
+    size_t next;  /* offset after its argument */
+    mg_span arg;  /* fixed bytes, the line (without '\n'), or the data */
+    mg_span arg2; /* second line of GLOBAL/INST */
+    uint64_t len; /* declared length for length-prefixed opcodes */
 } op;
 
 enum lex_err { LEX_OK = 0, LEX_END, LEX_BADOP, LEX_TRUNC, LEX_NEGLEN };
@@ -213,29 +215,35 @@ enum {
     T_OBJ = 4,    /* payload: pointer to a pobj */
     T_INT = 5,    /* payload: a small non-negative integer (shapes, sizes) */
 };
-#define PV_TAG(v) ((unsigned)((v)&15u))
-#define PV_OFF(v) ((size_t)((v) >> 4))
+#define PV_TAG(v)       ((unsigned)((v)&15u))
+#define PV_OFF(v)       ((size_t)((v) >> 4))
 #define PV_MK(tag, off) (((pv)(off) << 4) | (tag))
 
 enum pkind { K_GLOBAL = 1, K_CALL, K_TUPLE, K_TEXT, K_DICT };
 
 typedef struct pobj {
     uint8_t kind;
-    uint8_t verdict;   /* K_GLOBAL: mg_verdict */
-    uint8_t dynamic;   /* K_GLOBAL: operands were not constant strings */
-    uint8_t is_bytes;  /* K_TEXT: holds bytes (not text) */
-    uint32_t n;        /* K_TUPLE: items kept; K_DICT: pairs kept */
-    uint32_t slots;    /* pv slots allocated in items[] (the object's size) */
-    int32_t elsize;    /* K_CALL of numpy.dtype: item size its BUILD state declared, or -1 */
+    uint8_t verdict;  /* K_GLOBAL: mg_verdict */
+    uint8_t dynamic;  /* K_GLOBAL: operands were not constant strings */
+    uint8_t is_bytes; /* K_TEXT: holds bytes (not text) */
+    uint32_t n;       /* K_TUPLE: items kept; K_DICT: pairs kept */
+    uint32_t slots;   /* pv slots allocated in items[] (the object's size) */
+    int32_t elsize;   /* K_CALL of numpy.dtype: item size its BUILD state declared, or -1 */
     uint64_t off;
-    struct pobj *fwd;  /* set while the collector moves the object */
+    struct pobj *fwd;    /* set while the collector moves the object */
     mg_str module, name; /* K_GLOBAL; K_TEXT uses `module` for its content */
-    pv fn, args;       /* K_CALL */
-    pv items[];        /* K_TUPLE items; K_DICT key, value pairs */
+    pv fn, args;         /* K_CALL */
+    pv items[];          /* K_TUPLE items; K_DICT key, value pairs */
 } pobj;
 
-static pobj *PV_PTR(pv v) { return (pobj *)(uintptr_t)(v & ~(pv)15); }
-static pv PV_OBJ(pobj *o) { return (pv)(uintptr_t)o | T_OBJ; }
+static pobj *PV_PTR(pv v)
+{
+    return (pobj *)(uintptr_t)(v & ~(pv)15);
+}
+static pv PV_OBJ(pobj *o)
+{
+    return (pv)(uintptr_t)o | T_OBJ;
+}
 
 enum {
     TUPLE_KEEP = 32, /* tuple items kept for argument analysis */
@@ -253,11 +261,11 @@ typedef struct memo_slot {
 typedef struct pm {
     mg_scan *s;
     mg_span in;
-    mg_vec stack; /* pv */
-    mg_vec marks; /* size_t: stack heights */
+    mg_vec stack;    /* pv */
+    mg_vec marks;    /* size_t: stack heights */
     memo_slot *memo; /* open addressing over the keys that are read */
     size_t memo_cap;
-    mg_vec seen;  /* uint64_t bitmap of memo keys stored (for MEMOIZE's len(memo)) */
+    mg_vec seen;     /* uint64_t bitmap of memo keys stored (for MEMOIZE's len(memo)) */
     mg_vec seen_big; /* uint64_t keys beyond the bitmap */
     uint64_t memo_len;
     mg_vec reported; /* pobj * of globals already reported in this stream */
@@ -265,12 +273,12 @@ typedef struct pm {
     int oom;
     uint64_t nops;
     const mg_pickle_hooks *hooks;
-    size_t base;     /* stack height at the innermost MARK (0 without one) */
-    int memo_dense;  /* only MEMOIZE so far: keys are 0..memo_len-1, no bitmap needed */
-    mg_arena heap;   /* symbolic objects of this stream, compacted by collect() */
+    size_t base;    /* stack height at the innermost MARK (0 without one) */
+    int memo_dense; /* only MEMOIZE so far: keys are 0..memo_len-1, no bitmap needed */
+    mg_arena heap;  /* symbolic objects of this stream, compacted by collect() */
     size_t heap_next_gc;
-    size_t skip_to;  /* set by an opcode that makes the loader read raw bytes */
-    int memo_all;    /* pass 1 did not reach STOP: keep every memo value */
+    size_t skip_to; /* set by an opcode that makes the loader read raw bytes */
+    int memo_all;   /* pass 1 did not reach STOP: keep every memo value */
     size_t memo_used;
 } pm;
 
@@ -279,8 +287,8 @@ static void malformed(pm *m, size_t at, const char *what)
     if (m->broken)
         return;
     m->broken = 1;
-    mg_find(m->s, "MG-PKL-400", at, NULL, "malformed pickle: %s; a loader stops here, after running everything before it",
-            what);
+    mg_find(m->s, "MG-PKL-400", at, NULL,
+            "malformed pickle: %s; a loader stops here, after running everything before it", what);
 }
 
 static int push(pm *m, pv v)
@@ -294,7 +302,10 @@ static int push(pm *m, pv v)
 }
 
 /* Bottom of the current mark frame: values below it are not poppable. */
-static size_t frame_base(const pm *m) { return m->base; }
+static size_t frame_base(const pm *m)
+{
+    return m->base;
+}
 
 static void update_base(pm *m)
 {
@@ -481,14 +492,29 @@ static int decode_string_op(mg_span l, mg_buf *b)
         }
         uint8_t e = l.p[++i];
         switch (e) {
-        case 'n': mg_buf_addc(b, '\n'); break;
-        case 't': mg_buf_addc(b, '\t'); break;
-        case 'r': mg_buf_addc(b, '\r'); break;
-        case 'a': mg_buf_addc(b, '\a'); break;
-        case 'b': mg_buf_addc(b, '\b'); break;
-        case 'f': mg_buf_addc(b, '\f'); break;
-        case 'v': mg_buf_addc(b, '\v'); break;
-        case '\n': break;
+        case 'n':
+            mg_buf_addc(b, '\n');
+            break;
+        case 't':
+            mg_buf_addc(b, '\t');
+            break;
+        case 'r':
+            mg_buf_addc(b, '\r');
+            break;
+        case 'a':
+            mg_buf_addc(b, '\a');
+            break;
+        case 'b':
+            mg_buf_addc(b, '\b');
+            break;
+        case 'f':
+            mg_buf_addc(b, '\f');
+            break;
+        case 'v':
+            mg_buf_addc(b, '\v');
+            break;
+        case '\n':
+            break;
         case 'x':
             if (i + 2 < l.len && hexval(l.p[i + 1]) >= 0 && hexval(l.p[i + 2]) >= 0) {
                 mg_buf_addc(b, (char)(hexval(l.p[i + 1]) * 16 + hexval(l.p[i + 2])));
@@ -593,10 +619,14 @@ static int value_text(pm *m, pv v, mg_str *out, int *is_bytes)
 static const char *verdict_threat(mg_verdict v)
 {
     switch (v) {
-    case MG_V_DANGEROUS: return "MG-PKL-100";
-    case MG_V_INTROSPECT: return "MG-PKL-101";
-    case MG_V_SUSPICIOUS: return "MG-PKL-102";
-    default: return NULL;
+    case MG_V_DANGEROUS:
+        return "MG-PKL-100";
+    case MG_V_INTROSPECT:
+        return "MG-PKL-101";
+    case MG_V_SUSPICIOUS:
+        return "MG-PKL-102";
+    default:
+        return NULL;
     }
 }
 
@@ -779,7 +809,10 @@ static pv make_call(pm *m, pv fn, pv args, size_t at)
     return PV_OBJ(c);
 }
 
-static int is_global(pv v) { return PV_TAG(v) == T_OBJ && PV_PTR(v)->kind == K_GLOBAL; }
+static int is_global(pv v)
+{
+    return PV_TAG(v) == T_OBJ && PV_PTR(v)->kind == K_GLOBAL;
+}
 
 /* APPEND/SETITEM/BUILD on an imported class or function calls its methods
  * or sets its attributes: it patches the library for everything loaded after. */
@@ -791,8 +824,8 @@ static void check_mutation_target(pm *m, pv target, size_t at, const char *opnam
     char full[512];
     describe(full, sizeof full, g->module, g->name);
     mg_find(m->s, "MG-PKL-102", at, full,
-            "%s applied to the imported object `%s` itself changes library code for everything loaded later",
-            opname, full);
+            "%s applied to the imported object `%s` itself changes library code for everything loaded later", opname,
+            full);
 }
 
 /* ---- memo ---- */
@@ -1006,7 +1039,7 @@ static pv make_tuple(pm *m, const pv *items, size_t n, size_t at)
     for (size_t i = 0; i < keep; i++)
         rich += PV_TAG(items[i]) != T_OPAQUE && PV_TAG(items[i]) != T_CONT &&
                 (PV_TAG(items[i]) != T_INT || n <= 8); /* shapes are short */
-    if (n && !rich) /* numbers only: nothing to analyse, nothing to keep */
+    if (n && !rich)                                    /* numbers only: nothing to analyse, nothing to keep */
         return PV_MK(T_CONT, 0);
     pobj *t = new_obj(m, K_TUPLE, keep, at);
     if (!t)
@@ -1131,8 +1164,8 @@ static void joblib_array(pm *m, pobj *wrapper_state, size_t at, size_t next)
     uint64_t bytes;
     if (r.bad || __builtin_mul_overflow(count, (uint64_t)isz, &bytes) || mg_rd_skip(&r, bytes) != 0) {
         mg_find(m->s, "MG-JOBLIB-400", next, NULL,
-                "a joblib array declares %llu items of %lld bytes, more than the file holds",
-                (unsigned long long)count, (long long)isz);
+                "a joblib array declares %llu items of %lld bytes, more than the file holds", (unsigned long long)count,
+                (long long)isz);
         m->broken = 1;
         m->skip_to = m->in.len;
         return;
@@ -1148,7 +1181,8 @@ static void op_build(pm *m, size_t at, size_t next)
     pobj *g = call_global(obj);
     if (!g)
         return;
-    if (mg_str_eq(g->name, "dtype") && (mg_str_eq(g->module, "numpy") || mg_str_eq(g->module, "numpy.core.multiarray"))) {
+    if (mg_str_eq(g->name, "dtype") &&
+        (mg_str_eq(g->module, "numpy") || mg_str_eq(g->module, "numpy.core.multiarray"))) {
         pobj *t = as_kind(state, K_TUPLE);
         if (t && t->n > 5 && PV_TAG(t->items[5]) == T_INT && PV_OFF(t->items[5]) < (1u << 30))
             PV_PTR(obj)->elsize = (int32_t)PV_OFF(t->items[5]);
@@ -1167,7 +1201,7 @@ static pv new_dict(pm *m, const pv *pairs, size_t npairs, size_t at)
     if (!d)
         return T_OPAQUE;
     size_t keep = npairs < DICT_KEEP ? npairs : DICT_KEEP;
-    if (keep)
+    if (keep && pairs)
         memcpy(d->items, pairs, 2 * keep * sizeof(pv));
     d->n = (uint32_t)keep;
     return PV_OBJ(d);
@@ -1203,8 +1237,7 @@ static void persid(pm *m, pv id)
     pobj *t = PV_PTR(id);
     mg_pickle_persid p;
     memset(&p, 0, sizeof p);
-    if (t->n < 3 || value_text(m, t->items[0], &p.kind, NULL) != 0 ||
-        value_text(m, t->items[2], &p.key, NULL) != 0)
+    if (t->n < 3 || value_text(m, t->items[0], &p.kind, NULL) != 0 || value_text(m, t->items[2], &p.key, NULL) != 0)
         return;
     if (PV_TAG(t->items[1]) == T_OBJ && PV_PTR(t->items[1])->kind == K_GLOBAL) {
         p.type_module = PV_PTR(t->items[1])->module;
@@ -1271,7 +1304,8 @@ static void step(pm *m, const op *o)
     case '2':
         push(m, top(m, at));
         break;
-    case 'K': case 'M':
+    case 'K':
+    case 'M':
         push(m, PV_MK(T_INT, mg_le(o->arg.p, (unsigned)o->arg.len)));
         break;
     case 'J': {
@@ -1290,7 +1324,13 @@ static void step(pm *m, const op *o)
         push(m, !neg && v < (1ull << 59) ? PV_MK(T_INT, v) : T_OPAQUE);
         break;
     }
-    case 'F': case 'L': case 'N': case 'G': case 0x88: case 0x89: case 0x8b:
+    case 'F':
+    case 'L':
+    case 'N':
+    case 'G':
+    case 0x88:
+    case 0x89:
+    case 0x8b:
         push(m, T_OPAQUE);
         break;
     case 'P':
@@ -1305,22 +1345,30 @@ static void step(pm *m, const op *o)
         a = pop(m, at);
         push(m, make_call(m, a, b, at));
         break;
-    case 'S': case 'V':
+    case 'S':
+    case 'V':
         push(m, text_value(m, o));
         break;
-    case 'X': case 0x8c: case 0x8d:
+    case 'X':
+    case 0x8c:
+    case 0x8d:
         if (!utf8_ok(o->arg))
             malformed(m, at, "string is not valid UTF-8 (the loader raises here)");
         /* fall through */
-    case 'T': case 'U':
+    case 'T':
+    case 'U':
         if (m->hooks && m->hooks->string)
             m->hooks->string(m->hooks->ctx, (mg_str){(const char *)o->arg.p, o->arg.len});
         push(m, PV_MK(T_STR, at));
         break;
-    case 'B': case 'C': case 0x8e: case 0x96:
+    case 'B':
+    case 'C':
+    case 0x8e:
+    case 0x96:
         push(m, PV_MK(T_BYTES, at));
         break;
-    case 0x97: case 0x98:
+    case 0x97:
+    case 0x98:
         if (o->code == 0x98)
             top(m, at);
         else
@@ -1330,7 +1378,9 @@ static void step(pm *m, const op *o)
         pop(m, at);
         check_mutation_target(m, top(m, at), at, "APPEND");
         break;
-    case 'e': case 'u': case 0x90:
+    case 'e':
+    case 'u':
+    case 0x90:
         op_setitems(m, o);
         break;
     case 's': {
@@ -1353,8 +1403,8 @@ static void step(pm *m, const op *o)
     case 'i':
         base = pop_mark(m, at, &n);
         a = base == SIZE_MAX ? T_OPAQUE : make_tuple(m, (pv *)m->stack.items + base, n, at);
-        c = make_global(m, (mg_str){(const char *)o->arg.p, o->arg.len},
-                        (mg_str){(const char *)o->arg2.p, o->arg2.len}, at);
+        c = make_global(m, (mg_str){(const char *)o->arg.p, o->arg.len}, (mg_str){(const char *)o->arg2.p, o->arg2.len},
+                        at);
         push(m, make_call(m, c, a, at));
         break;
     case 'o':
@@ -1387,11 +1437,13 @@ static void step(pm *m, const op *o)
     case '}':
         push(m, new_dict(m, NULL, 0, at));
         break;
-    case 'l': case 0x91:
+    case 'l':
+    case 0x91:
         pop_mark(m, at, &n);
         push(m, PV_MK(T_CONT, 0));
         break;
-    case ']': case 0x8f:
+    case ']':
+    case 0x8f:
         push(m, PV_MK(T_CONT, 0));
         break;
     case ')':
@@ -1401,7 +1453,9 @@ static void step(pm *m, const op *o)
         base = pop_mark(m, at, &n);
         push(m, base == SIZE_MAX ? T_OPAQUE : make_tuple(m, (pv *)m->stack.items + base, n, at));
         break;
-    case 0x85: case 0x86: case 0x87: {
+    case 0x85:
+    case 0x86:
+    case 0x87: {
         size_t k = (size_t)(o->code - 0x84);
         pv items[3];
         for (size_t i = k; i > 0; i--)
@@ -1412,7 +1466,9 @@ static void step(pm *m, const op *o)
     case 0x93:
         op_stack_global(m, at);
         break;
-    case 0x82: case 0x83: case 0x84: {
+    case 0x82:
+    case 0x83:
+    case 0x84: {
         uint64_t code = mg_le(o->arg.p, (unsigned)o->arg.len);
         char what[64];
         snprintf(what, sizeof what, "extension code %llu", (unsigned long long)code);
@@ -1429,7 +1485,9 @@ static void step(pm *m, const op *o)
         push(m, g ? PV_OBJ(g) : T_OPAQUE);
         break;
     }
-    case 'g': case 'h': case 'j': {
+    case 'g':
+    case 'h':
+    case 'j': {
         uint64_t key;
         if (get_key(o, &key) != 0) {
             malformed(m, at, "GET key is not a number");
@@ -1439,7 +1497,9 @@ static void step(pm *m, const op *o)
         }
         break;
     }
-    case 'p': case 'q': case 'r': {
+    case 'p':
+    case 'q':
+    case 'r': {
         uint64_t key;
         if (get_key(o, &key) != 0) {
             malformed(m, at, "PUT key is not a number");
@@ -1483,16 +1543,20 @@ static void pm_free(pm *m)
 static const char *lex_err_text(enum lex_err e)
 {
     switch (e) {
-    case LEX_BADOP: return "unknown opcode";
-    case LEX_TRUNC: return "the stream ends inside an opcode (truncated)";
-    case LEX_NEGLEN: return "negative length";
-    case LEX_END: return "the stream ends without STOP";
-    default: return "error";
+    case LEX_BADOP:
+        return "unknown opcode";
+    case LEX_TRUNC:
+        return "the stream ends inside an opcode (truncated)";
+    case LEX_NEGLEN:
+        return "negative length";
+    case LEX_END:
+        return "the stream ends without STOP";
+    default:
+        return "error";
     }
 }
 
-int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hooks *hooks,
-                     mg_pickle_result *res)
+int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hooks *hooks, mg_pickle_result *res)
 {
     optab_init_once();
     pm m;
@@ -1562,10 +1626,15 @@ static int line_plausible(const op *o)
 {
     const char *set;
     switch (o->code) {
-    case 'I': case 'L': case 'F': case 'g': case 'p':
+    case 'I':
+    case 'L':
+    case 'F':
+    case 'g':
+    case 'p':
         set = "0123456789+-.eEinfatyINFATY_ \r";
         break;
-    case 'c': case 'i':
+    case 'c':
+    case 'i':
         if (!o->arg.len || !o->arg2.len)
             return 0;
         for (size_t i = 0; i < o->arg.len; i++)
@@ -1623,22 +1692,74 @@ int mg_pickle_plausible(mg_span in, size_t off)
             return 0;
         ops++;
         switch (o.code) {
-        case '.': return depth >= 1;
-        case '(': marks++; break;
-        case 'h': case 'g': case 'j': if (!puts) return 0; depth++; break;
-        case 'p': case 'q': case 'r': case 0x94: if (depth < 1) return 0; puts++; break;
-        case 'a': case 's': case 'R': case 0x81: case 'b': depth -= o.code == 's' ? 2 : 1; if (depth < 1) return 0; break;
-        case 'e': case 'u': case 'd': case 'l': case 't': case 'o': case 0x90: case 0x91: case '1': case 'i':
-            if (!marks) return 0;
+        case '.':
+            return depth >= 1;
+        case '(':
+            marks++;
+            break;
+        case 'h':
+        case 'g':
+        case 'j':
+            if (!puts)
+                return 0;
+            depth++;
+            break;
+        case 'p':
+        case 'q':
+        case 'r':
+        case 0x94:
+            if (depth < 1)
+                return 0;
+            puts++;
+            break;
+        case 'a':
+        case 's':
+        case 'R':
+        case 0x81:
+        case 'b':
+            depth -= o.code == 's' ? 2 : 1;
+            if (depth < 1)
+                return 0;
+            break;
+        case 'e':
+        case 'u':
+        case 'd':
+        case 'l':
+        case 't':
+        case 'o':
+        case 0x90:
+        case 0x91:
+        case '1':
+        case 'i':
+            if (!marks)
+                return 0;
             marks--;
             if (o.code != 'e' && o.code != 'u' && o.code != 0x90 && o.code != '1')
                 depth++;
             break;
-        case 0x80: case 0x95: break;
-        case '0': if (depth < 1) return 0; depth--; break;
-        case 0x85: case 0x86: case 0x87: if (depth < o.code - 0x84) return 0; depth -= o.code - 0x85; break;
-        case 0x93: if (depth < 2) return 0; depth--; break;
-        default: depth++; break;
+        case 0x80:
+        case 0x95:
+            break;
+        case '0':
+            if (depth < 1)
+                return 0;
+            depth--;
+            break;
+        case 0x85:
+        case 0x86:
+        case 0x87:
+            if (depth < o.code - 0x84)
+                return 0;
+            depth -= o.code - 0x85;
+            break;
+        case 0x93:
+            if (depth < 2)
+                return 0;
+            depth--;
+            break;
+        default:
+            depth++;
+            break;
         }
         p = o.next;
     }

@@ -49,10 +49,10 @@ static unsigned elem_size(mg_str type)
         const char *name;
         unsigned size;
     } t[] = {
-        {"DoubleStorage", 8}, {"FloatStorage", 4},   {"HalfStorage", 2},          {"BFloat16Storage", 2},
-        {"LongStorage", 8},   {"IntStorage", 4},     {"ShortStorage", 2},         {"CharStorage", 1},
-        {"ByteStorage", 1},   {"BoolStorage", 1},    {"ComplexFloatStorage", 8},  {"ComplexDoubleStorage", 16},
-        {"QInt8Storage", 1},  {"QUInt8Storage", 1},  {"QInt32Storage", 4},        {"QUInt4x2Storage", 1},
+        {"DoubleStorage", 8},   {"FloatStorage", 4},   {"HalfStorage", 2},         {"BFloat16Storage", 2},
+        {"LongStorage", 8},     {"IntStorage", 4},     {"ShortStorage", 2},        {"CharStorage", 1},
+        {"ByteStorage", 1},     {"BoolStorage", 1},    {"ComplexFloatStorage", 8}, {"ComplexDoubleStorage", 16},
+        {"QInt8Storage", 1},    {"QUInt8Storage", 1},  {"QInt32Storage", 4},       {"QUInt4x2Storage", 1},
         {"QUInt2x4Storage", 1}, {"UntypedStorage", 1}, {"ComplexHalfStorage", 4},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
@@ -117,16 +117,16 @@ static size_t skip_storages(mg_scan *s, const tl_ctx *c, mg_span in, size_t off)
     for (size_t i = 0; i < c->keys.n; i++) {
         unsigned es = key_size(c, keys[i]);
         if (!es) {
-            mg_find(s, "MG-PYTCH-400", off, NULL,
-                    "storage key %zu is listed but never defined by the object pickle", i);
+            mg_find(s, "MG-PYTCH-400", off, NULL, "storage key %zu is listed but never defined by the object pickle",
+                    i);
             return SIZE_MAX;
         }
         mg_rd r = mg_rd_new(in);
         r.off = off;
         uint64_t n = mg_rd_le(&r, 8), bytes;
         if (r.bad || __builtin_mul_overflow(n, (uint64_t)es, &bytes) || mg_rd_skip(&r, bytes) != 0) {
-            mg_find(s, "MG-PYTCH-400", off, NULL,
-                    "storage %zu declares %llu elements, more than the file holds", i, (unsigned long long)n);
+            mg_find(s, "MG-PYTCH-400", off, NULL, "storage %zu declares %llu elements, more than the file holds", i,
+                    (unsigned long long)n);
             return SIZE_MAX;
         }
         off = r.off;
@@ -143,8 +143,7 @@ static int tl_scan(mg_scan *s, mg_span in, mg_str name)
     mg_vec_init(&c.storages, sizeof(tl_storage), &s->mem);
     mg_vec_init(&c.keys, sizeof(mg_str), &s->mem);
     mg_pickle_hooks obj_hooks = {on_persid, NULL, &c}, key_hooks = {NULL, on_string, &c};
-    static const char *const what[] = {"magic number", "protocol version", "system info", "object",
-                                       "storage keys"};
+    static const char *const what[] = {"magic number", "protocol version", "system info", "object", "storage keys"};
     size_t off = 0;
     int ok = 1;
     for (int i = 0; i < 5 && ok; i++) {

@@ -103,8 +103,7 @@ static void check_duplicates(mg_scan *s, const mg_zip *z)
 static void check_local(mg_scan *s, const mg_zip_entry *e, const char *nm)
 {
     if (e->local_bad) {
-        mg_find(s, "MG-ARV-400", e->local_off, nm, "the local header or data of member `%s` lies outside the file",
-                nm);
+        mg_find(s, "MG-ARV-400", e->local_off, nm, "the local header or data of member `%s` lies outside the file", nm);
         return;
     }
     if (e->local_name.len != e->name.len || memcmp(e->local_name.p, e->name.p, e->name.len) != 0)
@@ -171,8 +170,7 @@ static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char
         return -1;
     }
     if (zr != Z_STREAM_END || got != e->usize) {
-        mg_find(s, "MG-ARV-400", e->data_off, nm, "member `%s` is not valid deflate data of its declared size",
-                nm);
+        mg_find(s, "MG-ARV-400", e->data_off, nm, "member `%s` is not valid deflate data of its declared size", nm);
         return -1;
     }
     *out = (mg_span){buf, (size_t)got};
@@ -194,8 +192,9 @@ static int worth_scanning(mg_span d, mg_str name)
 /* TorchScript code/ members are Python source the model runs at inference. */
 static void torchscript_code(mg_scan *s, mg_span d, const char *nm)
 {
-    static const char *const bad[] = {"__import__", "eval(", "exec(", "os.", "subprocess", "open(",
-                                      "getattr(", "builtins", "torch.ops.load_library", "ctypes"};
+    static const char *const bad[] = {
+        "__import__", "eval(", "exec(", "os.", "subprocess", "open(", "getattr(", "builtins", "torch.ops.load_library",
+        "ctypes"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = strlen(bad[i]);
         for (size_t k = 0; k + n <= d.len; k++)

@@ -186,8 +186,8 @@ static int parse_line(mg_rules *r, const char *p, const char *end, int lineno, c
     }
     return 0;
 bad:
-    snprintf(err, errlen, "rules line %d: expected 'version V', 'alias FROM TO' or 'allow|deny|loader MODULE NAME # why'",
-             lineno);
+    snprintf(err, errlen,
+             "rules line %d: expected 'version V', 'alias FROM TO' or 'allow|deny|loader MODULE NAME # why'", lineno);
     return MG_ERULES;
 }
 
@@ -244,16 +244,24 @@ void mg_rules_free(mg_rules *r)
     free(r);
 }
 
-const char *mg_rules_version(const mg_rules *r) { return r->version; }
+const char *mg_rules_version(const mg_rules *r)
+{
+    return r->version;
+}
 
 const char *mg_verdict_name(mg_verdict v)
 {
     switch (v) {
-    case MG_V_ALLOWED: return "allowed";
-    case MG_V_LOADER: return "nested-loader";
-    case MG_V_SUSPICIOUS: return "suspicious";
-    case MG_V_DANGEROUS: return "dangerous";
-    case MG_V_INTROSPECT: return "dangerous";
+    case MG_V_ALLOWED:
+        return "allowed";
+    case MG_V_LOADER:
+        return "nested-loader";
+    case MG_V_SUSPICIOUS:
+        return "suspicious";
+    case MG_V_DANGEROUS:
+        return "dangerous";
+    case MG_V_INTROSPECT:
+        return "dangerous";
     }
     return "suspicious";
 }

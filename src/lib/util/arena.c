@@ -214,7 +214,10 @@ int mg_buf_add(mg_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int mg_buf_addc(mg_buf *b, char c) { return mg_buf_add(b, &c, 1); }
+int mg_buf_addc(mg_buf *b, char c)
+{
+    return mg_buf_add(b, &c, 1);
+}
 
 int mg_buf_addf(mg_buf *b, const char *fmt, ...)
 {
@@ -238,7 +241,10 @@ int mg_buf_addf(mg_buf *b, const char *fmt, ...)
     return rc;
 }
 
-const char *mg_buf_cstr(mg_buf *b) { return b->p ? b->p : ""; }
+const char *mg_buf_cstr(mg_buf *b)
+{
+    return b->p ? b->p : "";
+}
 
 void mg_buf_free(mg_buf *b)
 {

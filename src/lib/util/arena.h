@@ -21,15 +21,15 @@ typedef struct mg_mem {
     int hit; /* an allocation was refused for the budget */
 } mg_mem;
 
-int mg_mem_charge(mg_mem *m, size_t n);  /* 0 if it fits, -1 (and hit) if not */
+int mg_mem_charge(mg_mem *m, size_t n); /* 0 if it fits, -1 (and hit) if not */
 void mg_mem_release(mg_mem *m, size_t n);
 
 typedef struct mg_arena_chunk mg_arena_chunk;
 typedef struct mg_arena {
-    mg_mem *mem;          /* NULL: unbudgeted (report strings) */
+    mg_mem *mem; /* NULL: unbudgeted (report strings) */
     mg_arena_chunk *head;
-    size_t used, cap;     /* in the head chunk */
-    size_t total;         /* bytes of all chunks, released on free */
+    size_t used, cap; /* in the head chunk */
+    size_t total;     /* bytes of all chunks, released on free */
 } mg_arena;
 
 void mg_arena_init(mg_arena *a, mg_mem *mem);

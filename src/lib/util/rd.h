@@ -25,7 +25,10 @@ typedef struct mg_str {
     size_t len;
 } mg_str;
 
-static inline mg_str mg_str_c(const char *s) { return (mg_str){s, s ? strlen(s) : 0}; }
+static inline mg_str mg_str_c(const char *s)
+{
+    return (mg_str){s, s ? strlen(s) : 0};
+}
 static inline int mg_str_eq(mg_str a, const char *b)
 {
     size_t n = strlen(b);
@@ -38,9 +41,18 @@ typedef struct mg_rd {
     int bad; /* a read went past the end */
 } mg_rd;
 
-static inline mg_rd mg_rd_new(mg_span s) { return (mg_rd){s, 0, 0}; }
-static inline size_t mg_rd_left(const mg_rd *r) { return r->s.len - r->off; }
-static inline int mg_rd_has(const mg_rd *r, size_t n) { return !r->bad && n <= r->s.len - r->off; }
+static inline mg_rd mg_rd_new(mg_span s)
+{
+    return (mg_rd){s, 0, 0};
+}
+static inline size_t mg_rd_left(const mg_rd *r)
+{
+    return r->s.len - r->off;
+}
+static inline int mg_rd_has(const mg_rd *r, size_t n)
+{
+    return !r->bad && n <= r->s.len - r->off;
+}
 
 /* Sub-span of n bytes at the cursor, advancing; empty span and `bad` on overrun. */
 static inline mg_span mg_rd_take(mg_rd *r, size_t n)

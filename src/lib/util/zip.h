@@ -16,18 +16,18 @@
 #include "rd.h"
 
 typedef struct mg_zip_entry {
-    mg_str name;          /* as the central directory names it */
-    mg_str local_name;    /* as the local header names it */
-    uint64_t cd_off;      /* offset of the central directory record */
-    uint64_t local_off;   /* offset of the local header */
-    uint64_t data_off;    /* offset of the (compressed) data */
+    mg_str name;        /* as the central directory names it */
+    mg_str local_name;  /* as the local header names it */
+    uint64_t cd_off;    /* offset of the central directory record */
+    uint64_t local_off; /* offset of the local header */
+    uint64_t data_off;  /* offset of the (compressed) data */
     uint64_t csize, usize;
     uint32_t crc;
     uint16_t method, flags, made_by;
     uint32_t ext_attr;
     uint16_t local_method, local_flags;
     uint64_t local_csize, local_usize;
-    int local_bad;        /* the local header is missing or runs past the end */
+    int local_bad; /* the local header is missing or runs past the end */
 } mg_zip_entry;
 
 typedef struct mg_zip {
@@ -35,8 +35,8 @@ typedef struct mg_zip {
     size_t n;
     uint64_t eocd_off, cd_off, cd_size;
     int zip64;
-    uint64_t concat;      /* bytes Python's zipfile would shift offsets by (prepended data) */
-    const char *error;    /* set when the archive cannot be read */
+    uint64_t concat;   /* bytes Python's zipfile would shift offsets by (prepended data) */
+    const char *error; /* set when the archive cannot be read */
     uint64_t error_off;
 } mg_zip;
 
