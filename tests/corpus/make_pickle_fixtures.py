@@ -541,7 +541,7 @@ def malicious_basic():
     M("builtins_import_getattr_p2",
       Asm(2).glob("builtins", "getattr").glob("builtins", "__import__").call("os").push("system")
       .raw(b"\x86").reduce().call(CMD).stop().done(),
-      "MG-PKL-101", "builtins.__import__('os') + builtins.getattr(..., 'system')(cmd)")
+      "MG-PKL-100", "builtins.__import__('os') + builtins.getattr(..., 'system')(cmd)")
 
     # subprocess.Popen through each object-creating opcode.
     M("subprocess_popen_inst_p0",

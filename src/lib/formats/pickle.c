@@ -1566,12 +1566,15 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
     m.memo_dense = 1;
     mg_arena_init(&m.heap, &s->mem);
     m.heap_next_gc = 4u << 20;
+
     m.in = in;
     mg_vec_init(&m.stack, sizeof(pv), &s->mem);
     mg_vec_init(&m.marks, sizeof(size_t), &s->mem);
     mg_vec_init(&m.seen, sizeof(uint64_t), &s->mem);
     mg_vec_init(&m.seen_big, sizeof(uint64_t), &s->mem);
     mg_vec_init(&m.reported, sizeof(pobj *), &s->mem);
+    if (mg_vec_reserve(&m.stack, 64) != 0) /* items is never NULL below */
+        m.oom = 1;
     memset(res, 0, sizeof *res);
     size_t off = (size_t)start;
     if (off > in.len)
@@ -1689,7 +1692,7 @@ int mg_pickle_plausible(mg_span in, size_t off)
         if (e != LEX_OK)
             return ops >= 3;
         if (!line_plausible(&o))
-            return 0;
+            return ops >= 3; /* a bad argument after a plausible start: a broken pickle */
         ops++;
         switch (o.code) {
         case '.':

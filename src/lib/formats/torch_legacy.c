@@ -79,7 +79,8 @@ static void on_persid(void *arg, const mg_pickle_persid *p)
     tl_ctx *c = arg;
     if (!mg_str_eq(p->kind, "storage"))
         return;
-    unsigned es = mg_str_eq(p->type_module, "torch") ? elem_size(p->type_name) : 0;
+    int torch_mod = mg_str_eq(p->type_module, "torch") || mg_str_eq(p->type_module, "torch.storage");
+    unsigned es = torch_mod ? elem_size(p->type_name) : 0;
     if (!es) {
         c->bad_type = 1;
         c->bad_name = p->type_name;

@@ -184,8 +184,8 @@ static int worth_scanning(mg_span d, mg_str name)
     const mg_module *m = mg_detect(d, name);
     if (!m)
         return 0;
-    if (m == &mg_module_pickle)
-        return d.len >= 2 && (d.p[0] == 0x80 || d.p[d.len - 1] == '.');
+    if (m == &mg_module_pickle) /* structure, and a PROTO header or a final STOP */
+        return d.len >= 2 && mg_pickle_plausible(d, 0) && (d.p[0] == 0x80 || d.p[d.len - 1] == '.');
     return 1;
 }
 
