@@ -20,8 +20,11 @@ FUZZ_CC := clang
 
 LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
-GEN_SRC := build/gen/rules_data.c
-LIBS := -ljansson -lcrypto -lz -larchive -lpthread
+# every data file under src/lib/rules/ is compiled in as mg_data_<name>
+# (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
+RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)
+GEN_SRC := $(patsubst src/lib/rules/%,build/gen/data_%.c,$(RULES_DATA))
+LIBS := -ljansson -lcrypto -lz -larchive -lyaml -lpthread
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 INC := -Iinclude -Isrc/lib
@@ -32,9 +35,9 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fr
 TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(INC) $(SAN)
 
 # ---- generated: the rules text compiled into the library ----
-$(GEN_SRC): src/lib/rules/pickle.rules mk/embed.sh
+build/gen/data_%.c: src/lib/rules/% mk/embed.sh
 	@mkdir -p $(@D)
-	mk/embed.sh mg_builtin_rules $< > $@
+	mk/embed.sh mg_data_$(subst .,_,$*) $< > $@
 
 # ---- release ----
 REL_OBJ := $(patsubst %.c,build/release/obj/%.o,$(LIB_SRC) $(GEN_SRC))

@@ -139,6 +139,12 @@ typedef struct mg_global {
     uint64_t offset;
 } mg_global;
 
+/* A fact about the model learnt from a file: ("license", "mit"). */
+typedef struct mg_fact_kv {
+    const char *key;
+    const char *value;
+} mg_fact_kv;
+
 typedef struct mg_file {
     const char *path;   /* relative to the scanned directory, or as given */
     const char *format; /* detected by content: "pickle", "unknown", ... */
@@ -150,6 +156,8 @@ typedef struct mg_file {
     const mg_finding *findings;
     size_t nglobals;
     const mg_global *globals;
+    size_t nfacts;
+    const mg_fact_kv *facts;
 } mg_file;
 
 size_t mg_report_file_count(const mg_report *report);

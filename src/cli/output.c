@@ -56,6 +56,12 @@ static json_t *file_json(const mg_file *f, int show_globals)
                   "sha256", f->sha256, "status", mg_file_status_name(f->status), "findings", findings);
     if (f->status == MG_FILE_ERROR)
         json_object_set_new(o, "error", json_string(f->error));
+    if (f->nfacts) {
+        json_t *facts = json_object();
+        for (size_t i = 0; i < f->nfacts; i++)
+            json_object_set_new(facts, f->facts[i].key, json_string(f->facts[i].value));
+        json_object_set_new(o, "facts", facts);
+    }
     if (show_globals) {
         json_t *g = json_array();
         for (size_t i = 0; i < f->nglobals; i++)

@@ -42,8 +42,8 @@ int mg_engine_new(mg_engine **out, const mg_options *opts, char *err, size_t err
         e->opts = *opts;
     else
         mg_options_default(&e->opts);
-    const char *text = e->opts.rules_text ? e->opts.rules_text : mg_builtin_rules;
-    size_t len = e->opts.rules_text ? e->opts.rules_len : mg_builtin_rules_len;
+    const char *text = e->opts.rules_text ? e->opts.rules_text : mg_data_pickle_rules;
+    size_t len = e->opts.rules_text ? e->opts.rules_len : mg_data_pickle_rules_len;
     e->opts.rules_text = NULL; /* borrowed only for the call */
     int rc = mg_rules_parse(&e->rules, text, len, err, errlen);
     if (rc != MG_OK) {

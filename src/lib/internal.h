@@ -32,9 +32,9 @@ const char *mg_rules_version(const mg_rules *r);
  * receives "module.name" after aliasing, written into `canon_buf`. */
 mg_verdict mg_rules_judge(const mg_rules *r, mg_str module, mg_str name, const char **why);
 const char *mg_verdict_name(mg_verdict v);
-/* The compiled-in rules text (generated from rules/pickle.rules). */
-extern const char mg_builtin_rules[];
-extern const size_t mg_builtin_rules_len;
+/* Data files of src/lib/rules/ compiled in by mk/embed.sh (mg_data_<file>). */
+extern const char mg_data_pickle_rules[];
+extern const size_t mg_data_pickle_rules_len;
 
 /* ---- engine and report ---- */
 struct mg_engine {
@@ -47,6 +47,7 @@ typedef struct mg_file_rec {
     mg_arena arena;      /* every string of this file's results */
     mg_vec findings;     /* mg_finding */
     mg_vec globals;      /* mg_global */
+    mg_vec facts;        /* mg_fact_kv */
     uint32_t limit_hits; /* bitmask of limits already reported */
     int summarised;      /* max_findings reached */
 } mg_file_rec;
@@ -102,6 +103,9 @@ void mg_record_global(mg_scan *s, mg_str module, mg_str name, mg_verdict v, uint
  * read, so resident memory stays flat however large the file (the page cache
  * keeps them; touching them again just faults them back in). */
 void mg_release(mg_scan *s, mg_span in, size_t upto);
+/* Records a fact about the model learnt from a file ("license" -> "mit",
+ * "base_model" -> "org/name"): policies judge facts as well as threats. */
+void mg_fact(mg_scan *s, const char *key, const char *value);
 /* Names the file's format (only at the top level: members keep the file's). */
 void mg_set_format(mg_scan *s, const char *format);
 /* 1 when the wall-clock budget is spent (reports it once). */
@@ -130,6 +134,11 @@ typedef struct mg_module {
 
 /* Picks the module with the highest confidence; NULL when none claims it. */
 const mg_module *mg_detect(mg_span data, mg_str name);
+
+/* ---- format analyses shared between containers ---- */
+/* Checks a Keras model config (the JSON of config.json in a .keras zip, the
+ * model_config attribute of an .h5 file, or a bare config): formats/keras.c. */
+void mg_keras_config(mg_scan *s, mg_span json, uint64_t offset);
 
 /* ---- pickle machine, shared by every pickle carrier (formats/pickle.c) ---- */
 typedef struct mg_pickle_result {

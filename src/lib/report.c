@@ -30,6 +30,7 @@ mg_file_rec *mg_report_add_file(mg_report *r, const char *path)
     mg_arena_init(&f->arena, NULL);
     mg_vec_init(&f->findings, sizeof(mg_finding), NULL);
     mg_vec_init(&f->globals, sizeof(mg_global), NULL);
+    mg_vec_init(&f->facts, sizeof(mg_fact_kv), NULL);
     f->pub.path = mg_arena_strndup(&f->arena, path, strlen(path));
     f->pub.format = "unknown";
     f->pub.sha256 = "";
@@ -50,6 +51,8 @@ void mg_file_rec_finish(mg_file_rec *f)
     f->pub.nfindings = f->findings.n;
     f->pub.globals = f->globals.items;
     f->pub.nglobals = f->globals.n;
+    f->pub.facts = f->facts.items;
+    f->pub.nfacts = f->facts.n;
 }
 
 void mg_report_free(mg_report *r)
@@ -63,6 +66,7 @@ void mg_report_free(mg_report *r)
         mg_arena_free(&fs[i]->arena);
         mg_vec_free(&fs[i]->findings);
         mg_vec_free(&fs[i]->globals);
+        mg_vec_free(&fs[i]->facts);
         free(fs[i]);
     }
     mg_vec_free(&r->files);

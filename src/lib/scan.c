@@ -90,6 +90,24 @@ int mg_scan_expired(mg_scan *s, uint64_t offset)
     return 1;
 }
 
+void mg_fact(mg_scan *s, const char *key, const char *value)
+{
+    mg_file_rec *f = s->out;
+    mg_fact_kv *kv = f->facts.items;
+    for (size_t i = 0; i < f->facts.n; i++)
+        if (strcmp(kv[i].key, key) == 0 && strcmp(kv[i].value, value) == 0)
+            return;
+    if (f->facts.n >= 64)
+        return;
+    mg_fact_kv *n = mg_vec_push(&f->facts);
+    if (!n)
+        return;
+    n->key = mg_arena_strndup(&f->arena, key, strlen(key));
+    n->value = mg_arena_strndup(&f->arena, value, strlen(value));
+    if (!n->key || !n->value)
+        f->facts.n--;
+}
+
 void mg_record_global(mg_scan *s, mg_str module, mg_str name, mg_verdict v, uint64_t offset)
 {
     if (!s->eng->opts.record_globals)

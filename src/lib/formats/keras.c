@@ -1,22 +1,14 @@
 /*
- * keras.c - placeholder: this format module is being written. It claims no
- * input, so detection falls through to the other modules.
+ * keras.c - placeholder for the Keras config analysis (mg_keras_config in
+ * internal.h), called by the containers that carry Keras configs: the zip
+ * module for .keras files, the HDF5 module for .h5 files, the JSON module
+ * for bare configs. Being written.
  */
 #include "../internal.h"
 
-static int keras_probe(mg_span data, mg_str name)
-{
-    (void)data;
-    (void)name;
-    return 0;
-}
-
-static int keras_scan(mg_scan *s, mg_span in, mg_str name)
+void mg_keras_config(mg_scan *s, mg_span json, uint64_t offset)
 {
     (void)s;
-    (void)in;
-    (void)name;
-    return 0;
+    (void)json;
+    (void)offset;
 }
-
-const mg_module mg_module_keras = {"keras", keras_probe, keras_scan};
