@@ -159,8 +159,12 @@ void mg_release(mg_scan *s, mg_span in, size_t upto)
 
 void mg_set_format(mg_scan *s, const char *format)
 {
-    if (s->depth == 0)
-        s->out->pub.format = format;
+    if (s->depth != 0)
+        return;
+    /* copied: a library's format name may die with the library's handle */
+    const char *c = mg_arena_strndup(&s->out->arena, format, strlen(format));
+    if (c)
+        s->out->pub.format = c;
 }
 
 const mg_module *mg_detect(mg_span data, mg_str name)

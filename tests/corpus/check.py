@@ -59,7 +59,7 @@ def main():
                 continue
             cols = line.split("\t")
             rel, outcome, threats = cols[0], cols[1], cols[2].split(",")
-            if only and only not in rel:
+            if only and only not in "%s/%s" % (sub, rel):
                 continue
             err = check(binary, os.path.join(HERE, sub, rel), outcome, threats)
             name = "%s/%s" % (sub, rel)

@@ -70,6 +70,76 @@ static int descr_has_object(mg_span h)
     return 0;
 }
 
+/* The text after `'key':` in the header dict, or an empty span. */
+static mg_span header_value(mg_span h, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl + 2 < h.len; i++)
+        if ((h.p[i] == '\'' || h.p[i] == '"') && memcmp(h.p + i + 1, key, kl) == 0 && h.p[i + 1 + kl] == h.p[i]) {
+            size_t j = i + kl + 2;
+            while (j < h.len && (h.p[j] == ' ' || h.p[j] == ':'))
+                j++;
+            return mg_span_from(h, j);
+        }
+    return (mg_span){NULL, 0};
+}
+
+/* Item size of a simple descr such as '<f4' or '|b1'; 0 when not simple. */
+static uint64_t simple_itemsize(mg_span v)
+{
+    if (v.len < 3 || (v.p[0] != '\'' && v.p[0] != '"'))
+        return 0;
+    size_t i = 1;
+    if (strchr("<>|=", v.p[i]))
+        i++;
+    if (i >= v.len || !strchr("biufcSVUMm?", v.p[i]))
+        return 0;
+    char kind = (char)v.p[i++];
+    uint64_t n = 0;
+    int digits = 0;
+    while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9' && n < (1u << 30))
+        n = n * 10 + (uint64_t)(v.p[i++] - '0'), digits++;
+    if (i >= v.len || v.p[i] != v.p[0] || (!digits && kind != '?'))
+        return 0;
+    if (kind == '?')
+        return 1;
+    return kind == 'U' ? n * 4 : n;
+}
+
+/* numpy.load reads shape x itemsize bytes and fails when fewer follow. */
+static void check_data_size(mg_scan *s, mg_span h, size_t hoff, uint64_t have)
+{
+    uint64_t isz = simple_itemsize(header_value(h, "descr"));
+    mg_span sh = header_value(h, "shape");
+    if (!isz || sh.len < 2 || sh.p[0] != '(')
+        return;
+    uint64_t count = 1, v = 0;
+    int in_num = 0;
+    for (size_t i = 1; i < sh.len && sh.p[i] != ')'; i++) {
+        uint8_t c = sh.p[i];
+        if (c >= '0' && c <= '9') {
+            if (v > (UINT64_MAX - 9) / 10)
+                return;
+            v = v * 10 + (c - '0');
+            in_num = 1;
+        } else if (c == ',' || c == ' ') {
+            if (in_num && __builtin_mul_overflow(count, v, &count))
+                return;
+            v = 0;
+            in_num = 0;
+        } else {
+            return; /* not a plain tuple of integers: leave it to the loader */
+        }
+    }
+    uint64_t need;
+    if (in_num && __builtin_mul_overflow(count, v, &count))
+        return;
+    if (__builtin_mul_overflow(count, isz, &need) || need > have)
+        mg_find(s, "MG-NPY-400", hoff, NULL,
+                "the header declares %llu bytes of array data but %llu follow: numpy.load fails on this file",
+                (unsigned long long)(need > have ? need : UINT64_MAX), (unsigned long long)have);
+}
+
 static int npy_scan(mg_scan *s, mg_span in, mg_str name)
 {
     (void)name;
@@ -99,8 +169,10 @@ static int npy_scan(mg_scan *s, mg_span in, mg_str name)
         return 0;
     }
     mg_set_format(s, obj ? "npy-object" : "npy");
-    if (!obj)
+    if (!obj) {
+        check_data_size(s, header, hoff, in.len - r.off);
         return 0;
+    }
     mg_span data = mg_span_from(in, r.off);
     if (!mg_pickle_plausible(data, 0)) {
         mg_find(s, "MG-NPY-400", r.off, NULL,
