@@ -18,7 +18,7 @@ CC ?= cc
 TEST_CC := clang
 FUZZ_CC := clang
 
-LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c)
+LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c src/lib/policy/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)

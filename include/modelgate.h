@@ -179,6 +179,93 @@ size_t mg_threat_count(void);
 const mg_threat *mg_threat_at(size_t i);
 const mg_threat *mg_threat_find(const char *id);
 
+/* ---- policies, evaluation and the report document (report.md) ---- */
+
+typedef enum mg_policy_state {
+    MG_POLICY_BLOCKING = 0, /* a violation at or above the threshold blocks */
+    MG_POLICY_ALLOWING = 1, /* violations are reported as warnings only */
+    MG_POLICY_DISABLED = 2, /* not evaluated, not counted */
+} mg_policy_state;
+
+/* A policy set: the global threshold and every policy's state, severity,
+ * scope and parameters. Immutable once built; safe to share across threads. */
+typedef struct mg_policy mg_policy;
+
+/* The default set of report.md. */
+int mg_policy_default(mg_policy **out);
+/* Parses a policy file (YAML). Anything invalid is an error naming the line
+ * and the problem in `err`; there is no silent fallback to defaults. Keys
+ * left out keep their defaults. */
+int mg_policy_parse(mg_policy **out, const char *yaml, size_t len, char *err, size_t errlen);
+/* The policy set as a policy file (with comments); malloc'd, caller frees. */
+char *mg_policy_to_yaml(const mg_policy *p);
+/* "sha256:<hex>" of the canonical form: every report keeps the digest it was
+ * judged by. Lives as long as the policy. */
+const char *mg_policy_digest(const mg_policy *p);
+void mg_policy_free(mg_policy *p);
+
+/* Number of policies and their identities (stable ids such as
+ * "license-valid", and the report.md names). */
+size_t mg_policy_count(void);
+const char *mg_policy_id(size_t i);
+const char *mg_policy_name(size_t i);
+
+/* What the caller knows about the model beyond its files. */
+typedef struct mg_model_info {
+    const char *model_uri;   /* as given: path, file://, hf://, https://huggingface.co/..., s3:// */
+    const char *license;     /* license given by the caller, used when the files name none (or NULL) */
+    const char *uuid;        /* report uuid (the caller's: the library has no randomness) */
+    const char *created_at, *updated_at; /* RFC 3339 UTC with microseconds */
+    /* baseline: file path -> sha256 of the last ALLOWED scan of this model
+     * version (for "Model Is Unchanged Since Approval"); n == 0 when none */
+    size_t nbaseline;
+    const char *const *baseline_paths;
+    const char *const *baseline_sha256;
+} mg_model_info;
+
+typedef struct mg_file_issue {
+    const char *file;
+    const char *threat; /* threat id, or NULL for a fact (format, license, ...) */
+} mg_file_issue;
+
+typedef struct mg_violation {
+    const char *policy_id;
+    const char *policy_name;
+    mg_severity severity;
+    int blocking;                  /* counts toward BLOCKED */
+    const char *description;
+    const char *const *steps;
+    size_t nsteps;
+    const char *url;
+    const char *const *compliance_issues;
+    size_t nissues;
+    const mg_file_issue *issues_by_file;
+    size_t nby_file;
+} mg_violation;
+
+typedef struct mg_evaluation mg_evaluation;
+
+/* Judges a report against a policy set. */
+int mg_evaluate(mg_evaluation **out, const mg_report *report, const mg_policy *policy,
+                const mg_model_info *info);
+void mg_evaluation_free(mg_evaluation *ev);
+const char *mg_evaluation_outcome(const mg_evaluation *ev); /* ALLOWED, BLOCKED, ERROR */
+size_t mg_evaluation_violation_count(const mg_evaluation *ev);
+const mg_violation *mg_evaluation_violation(const mg_evaluation *ev, size_t i);
+size_t mg_evaluation_warning_count(const mg_evaluation *ev);
+const mg_violation *mg_evaluation_warning(const mg_evaluation *ev, size_t i);
+/* Identity derived from the URI and the files (deterministic: the CLI and
+ * the service derive the same values). */
+const char *mg_evaluation_field(const mg_evaluation *ev, const char *name);
+/* "namespace", "model_name", "revision", "license", "model_uuid",
+ * "model_version_uuid", "global_threshold_snapshot" */
+
+/* The report document of report.md as JSON text (malloc'd, caller frees).
+ * flags: MG_JSON_GLOBALS adds every pickle import per file. */
+enum { MG_JSON_GLOBALS = 1 };
+char *mg_report_json(const mg_report *report, const mg_evaluation *ev, const mg_policy *policy,
+                     const mg_engine *engine, const mg_model_info *info, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

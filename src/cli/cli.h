@@ -15,13 +15,25 @@ enum { EXIT_ALLOWED = 0, EXIT_BLOCKED = 1, EXIT_ERROR = 2 };
 
 int cmd_scan(int argc, char **argv);
 int cmd_threats(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 void help_scan(FILE *out);
 void help_threats(FILE *out);
+void help_policy(FILE *out);
+
+/* Loads a policy file (or the defaults when path is NULL); prints the
+ * problem and returns NULL when the file is invalid. */
+mg_policy *load_policy(const char *path);
+/* Reads a whole file (at most `max` bytes); NULL with errno on failure. */
+char *read_file(const char *path, size_t max, size_t *len);
 
 typedef enum { FMT_TEXT, FMT_JSON, FMT_SARIF } out_format;
 
 typedef struct scan_view {
     const mg_report *report;
+    const mg_evaluation *ev;
+    const mg_policy *policy;
+    const mg_engine *engine;
+    const mg_model_info *info;
     const char *model_uri;
     const char *outcome; /* ALLOWED / BLOCKED / ERROR */
     const char *rules_version;

@@ -1,12 +1,11 @@
 /*
- * cmd_scan.c - `modelgate scan PATH...`: scan files and folders, print a
+ * cmd_scan.c - `modelgate scan PATH...`: scan files and folders, judge the
+ * result against the policy (built-in defaults or --policy FILE), print the
  * report (text, JSON or SARIF) and exit 0 (allowed), 1 (blocked) or 2 (error).
- * Until policies exist, the outcome is BLOCKED when any finding is HIGH or
- * above, ERROR when a file could not be read, ALLOWED otherwise.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +20,18 @@ void help_scan(FILE *out)
     fprintf(out, "usage: modelgate scan [options] PATH...\n"
                  "\n"
                  "Scans model files and folders (recursively). Formats are detected by content,\n"
-                 "never by file name. Nothing in the files is executed or deserialized.\n"
+                 "never by file name. Nothing in the files is executed or deserialized. The result\n"
+                 "is judged against the policy (docs/policies.md).\n"
                  "\n"
                  "options:\n"
                  "  -f, --format FMT     text (default on a terminal), json (default otherwise), sarif\n"
                  "  -o, --output FILE    write the report to FILE instead of standard output\n"
                  "  -g, --show-globals   list every pickle import with its verdict\n"
                  "  -q, --quiet          print only the outcome (text format)\n"
+                 "  -p, --policy FILE    judge with this policy file instead of the defaults\n"
+                 "      --license ID     the model's license when its files name none (e.g. apache-2.0)\n"
+                 "      --baseline FILE  the JSON report of the last ALLOWED scan of this model: files\n"
+                 "                       changed since violate \"Model Is Unchanged Since Approval\"\n"
                  "  -j, --threads N      files scanned in parallel (default: number of cores)\n"
                  "      --no-hash        skip the sha256 of each file (faster on huge files)\n"
                  "      --max-memory MB  analysis memory per file (default 48)\n"
@@ -37,6 +41,56 @@ void help_scan(FILE *out)
                  "                       (same syntax as src/lib/rules/pickle.rules)\n"
                  "\n"
                  "exit status: 0 allowed, 1 blocked, 2 error (usage, I/O, could not scan)\n");
+}
+
+/* The files of a baseline report: path -> sha256 of its last ALLOWED scan. */
+typedef struct baseline {
+    char **paths, **sha256;
+    size_t n;
+} baseline;
+
+static void baseline_free(baseline *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->paths[i]);
+        free(b->sha256[i]);
+    }
+    free(b->paths);
+    free(b->sha256);
+    memset(b, 0, sizeof *b);
+}
+
+static int load_baseline(const char *path, baseline *b)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        fprintf(stderr, "modelgate: baseline %s: line %d: %s\n", path, jerr.line, jerr.text);
+        return -1;
+    }
+    const char *outcome = json_string_value(json_object_get(root, "eval_outcome"));
+    json_t *files = json_object_get(root, "files");
+    if (!outcome || strcmp(outcome, "ALLOWED") != 0 || !json_is_array(files)) {
+        fprintf(stderr, "modelgate: baseline %s is not the JSON report of an ALLOWED scan\n", path);
+        json_decref(root);
+        return -1;
+    }
+    size_t n = json_array_size(files);
+    b->paths = calloc(n + 1, sizeof *b->paths);
+    b->sha256 = calloc(n + 1, sizeof *b->sha256);
+    for (size_t i = 0; b->paths && b->sha256 && i < n; i++) {
+        json_t *f = json_array_get(files, i);
+        const char *p = json_string_value(json_object_get(f, "path"));
+        const char *h = json_string_value(json_object_get(f, "sha256"));
+        if (!p || !h)
+            continue;
+        b->paths[b->n] = strdup(p);
+        b->sha256[b->n] = strdup(h);
+        if (b->paths[b->n] && b->sha256[b->n])
+            b->n++;
+    }
+    json_decref(root);
+    return 0;
 }
 
 static atomic_llong last_progress;
@@ -68,7 +122,14 @@ static int parse_u64(const char *s, unsigned long long *out)
     return 0;
 }
 
-int cmd_scan(int argc, char **argv)
+typedef struct scan_args {
+    mg_options mo;
+    const char *format, *output, *rules_path, *policy_path, *license, *baseline_path;
+    int show_globals, quiet;
+} scan_args;
+
+/* 0 parsed, 1 help printed, -1 usage error (printed). */
+static int parse_args(int argc, char **argv, scan_args *a)
 {
     static const struct option opts[] = {
         {"format", required_argument, 0, 'f'},     {"output", required_argument, 0, 'o'},
@@ -76,107 +137,104 @@ int cmd_scan(int argc, char **argv)
         {"threads", required_argument, 0, 'j'},    {"no-hash", no_argument, 0, 'H'},
         {"max-memory", required_argument, 0, 'M'}, {"max-time", required_argument, 0, 'T'},
         {"max-depth", required_argument, 0, 'D'},  {"help", no_argument, 0, 'h'},
-        {"rules", required_argument, 0, 'R'},      {0, 0, 0, 0},
+        {"rules", required_argument, 0, 'R'},      {"policy", required_argument, 0, 'p'},
+        {"license", required_argument, 0, 'L'},    {"baseline", required_argument, 0, 'B'},
+        {0, 0, 0, 0},
     };
-    mg_options mo;
-    mg_options_default(&mo);
+    memset(a, 0, sizeof *a);
+    mg_options_default(&a->mo);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    mo.threads = cores > 0 && cores < 64 ? (unsigned)cores : 1;
-    const char *format = NULL, *output = NULL, *rules_path = NULL;
-    char *rules_text = NULL;
-    int show_globals = 0, quiet = 0, c;
+    a->mo.threads = cores > 0 && cores < 64 ? (unsigned)cores : 1;
     unsigned long long v;
+    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:gqj:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:o:gqj:hp:", opts, NULL)) != -1) {
         switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'g':
-            show_globals = 1;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'H':
-            mo.hash_files = 0;
-            break;
+        case 'f': a->format = optarg; break;
+        case 'o': a->output = optarg; break;
+        case 'g': a->show_globals = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'H': a->mo.hash_files = 0; break;
+        case 'R': a->rules_path = optarg; break;
+        case 'p': a->policy_path = optarg; break;
+        case 'L': a->license = optarg; break;
+        case 'B': a->baseline_path = optarg; break;
         case 'j':
             if (parse_u64(optarg, &v) || v < 1 || v > 64)
                 goto bad_value;
-            mo.threads = (unsigned)v;
+            a->mo.threads = (unsigned)v;
             break;
         case 'M':
             if (parse_u64(optarg, &v) || v < 1 || v > 65536)
                 goto bad_value;
-            mo.limits.max_memory = v << 20;
+            a->mo.limits.max_memory = v << 20;
             break;
         case 'T':
             if (parse_u64(optarg, &v) || v < 1 || v > 86400)
                 goto bad_value;
-            mo.limits.max_time_ms = (uint32_t)(v * 1000);
+            a->mo.limits.max_time_ms = (uint32_t)(v * 1000);
             break;
         case 'D':
             if (parse_u64(optarg, &v) || v > 64)
                 goto bad_value;
-            mo.limits.max_depth = (uint32_t)v;
+            a->mo.limits.max_depth = (uint32_t)v;
             break;
-        case 'R':
-            rules_path = optarg;
-            break;
-        case 'h':
-            help_scan(stdout);
-            return 0;
-        default:
-            help_scan(stderr);
-            return EXIT_ERROR;
+        case 'h': help_scan(stdout); return 1;
+        default: help_scan(stderr); return -1;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, "modelgate scan: no PATH given\n\n");
         help_scan(stderr);
-        return EXIT_ERROR;
+        return -1;
     }
-    out_format fmt = isatty(output ? -1 : STDOUT_FILENO) ? FMT_TEXT : FMT_JSON;
-    if (format) {
-        if (strcmp(format, "text") == 0)
-            fmt = FMT_TEXT;
-        else if (strcmp(format, "json") == 0)
-            fmt = FMT_JSON;
-        else if (strcmp(format, "sarif") == 0)
-            fmt = FMT_SARIF;
-        else {
-            fprintf(stderr, "modelgate scan: unknown format '%s' (text, json, sarif)\n", format);
-            return EXIT_ERROR;
-        }
+    return 0;
+bad_value:
+    fprintf(stderr, "modelgate scan: bad value '%s' for option\n", optarg);
+    return -1;
+}
+
+static int pick_format(const scan_args *a, out_format *fmt)
+{
+    *fmt = isatty(a->output ? -1 : STDOUT_FILENO) ? FMT_TEXT : FMT_JSON;
+    if (!a->format)
+        return 0;
+    if (strcmp(a->format, "text") == 0)
+        *fmt = FMT_TEXT;
+    else if (strcmp(a->format, "json") == 0)
+        *fmt = FMT_JSON;
+    else if (strcmp(a->format, "sarif") == 0)
+        *fmt = FMT_SARIF;
+    else {
+        fprintf(stderr, "modelgate scan: unknown format '%s' (text, json, sarif)\n", a->format);
+        return -1;
     }
-    mo.record_globals = show_globals;
-    if (rules_path) {
-        FILE *rf = fopen(rules_path, "r");
-        size_t cap = 1 << 20, len = 0;
-        rules_text = malloc(cap);
-        if (!rf || !rules_text) {
-            perror(rules_path);
-            if (rf)
-                fclose(rf);
-            free(rules_text);
-            return EXIT_ERROR;
-        }
-        len = fread(rules_text, 1, cap, rf);
-        fclose(rf);
-        mo.rules_text = rules_text;
-        mo.rules_len = len;
+    return 0;
+}
+
+static int write_report(const scan_args *a, out_format fmt, scan_view *view)
+{
+    FILE *out = stdout;
+    if (a->output && !(out = fopen(a->output, "w"))) {
+        perror(a->output);
+        return -1;
     }
-    if (isatty(STDERR_FILENO)) {
-        mo.progress = progress;
-    }
+    view->color = !a->output && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    int rc = fmt == FMT_JSON ? write_json(out, view) : fmt == FMT_SARIF ? write_sarif(out, view) : write_text(out, view);
+    if (fflush(out) != 0)
+        rc = -1;
+    if (out != stdout && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Scans, judges and prints; returns the exit code. */
+static int run(const scan_args *a, out_format fmt, char **paths, int npaths, const mg_policy *policy,
+               const baseline *base)
+{
     mg_engine *eng;
     char err[256];
-    int rc = mg_engine_new(&eng, &mo, err, sizeof err);
-    free(rules_text);
+    int rc = mg_engine_new(&eng, &a->mo, err, sizeof err);
     if (rc != MG_OK) {
         fprintf(stderr, "modelgate: cannot start the engine: %s\n", rc == MG_ERULES ? err : "out of memory");
         return EXIT_ERROR;
@@ -185,53 +243,83 @@ int cmd_scan(int argc, char **argv)
     memset(&view, 0, sizeof view);
     uuid_v4(view.uuid);
     rfc3339_now(view.created_at, sizeof view.created_at);
-    mg_report *rep;
+    mg_report *rep = NULL;
+    mg_evaluation *ev = NULL;
+    int code = EXIT_ERROR;
     rc = mg_report_new(&rep, eng);
-    for (int i = optind; rc == MG_OK && i < argc; i++)
-        rc = mg_scan_path_into(rep, eng, argv[i]);
+    for (int i = 0; rc == MG_OK && i < npaths; i++)
+        rc = mg_scan_path_into(rep, eng, paths[i]);
     if (rc != MG_OK) {
         fprintf(stderr, "modelgate: scan failed (error %d)\n", rc);
-        mg_report_free(rep);
-        mg_engine_free(eng);
-        return EXIT_ERROR;
+        goto out;
     }
     rfc3339_now(view.updated_at, sizeof view.updated_at);
+    mg_model_info info = {
+        .model_uri = paths[0],
+        .license = a->license,
+        .uuid = view.uuid,
+        .created_at = view.created_at,
+        .updated_at = view.updated_at,
+        .nbaseline = base->n,
+        .baseline_paths = (const char *const *)base->paths,
+        .baseline_sha256 = (const char *const *)base->sha256,
+    };
+    if (mg_evaluate(&ev, rep, policy, &info) != MG_OK) {
+        fprintf(stderr, "modelgate: out of memory\n");
+        goto out;
+    }
     view.report = rep;
-    view.model_uri = argv[optind];
+    view.ev = ev;
+    view.policy = policy;
+    view.engine = eng;
+    view.info = &info;
+    view.model_uri = paths[0];
     view.rules_version = mg_engine_rules_version(eng);
-    view.show_globals = show_globals;
-    view.quiet = quiet;
-    int code;
-    if (mg_report_max_severity(rep) >= MG_SEV_HIGH) {
-        view.outcome = "BLOCKED";
-        code = EXIT_BLOCKED;
-    } else if (mg_report_error_count(rep) || mg_report_file_count(rep) == 0) {
-        view.outcome = "ERROR";
+    view.show_globals = a->show_globals;
+    view.quiet = a->quiet;
+    view.outcome = mg_evaluation_outcome(ev);
+    code = strcmp(view.outcome, "ALLOWED") == 0 ? EXIT_ALLOWED
+           : strcmp(view.outcome, "BLOCKED") == 0 ? EXIT_BLOCKED
+                                                  : EXIT_ERROR;
+    if (write_report(a, fmt, &view) != 0)
         code = EXIT_ERROR;
-    } else {
-        view.outcome = "ALLOWED";
-        code = EXIT_ALLOWED;
-    }
-    FILE *out = stdout;
-    if (output && !(out = fopen(output, "w"))) {
-        perror(output);
-        code = EXIT_ERROR;
-        out = NULL;
-    }
-    if (out) {
-        view.color = !output && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-        int wrc = fmt == FMT_JSON    ? write_json(out, &view)
-                  : fmt == FMT_SARIF ? write_sarif(out, &view)
-                                     : write_text(out, &view);
-        if (wrc != 0 || fflush(out) != 0)
-            code = EXIT_ERROR;
-        if (out != stdout && fclose(out) != 0)
-            code = EXIT_ERROR;
-    }
+out:
+    mg_evaluation_free(ev);
     mg_report_free(rep);
     mg_engine_free(eng);
     return code;
-bad_value:
-    fprintf(stderr, "modelgate scan: bad value '%s' for option\n", optarg);
-    return EXIT_ERROR;
+}
+
+int cmd_scan(int argc, char **argv)
+{
+    scan_args a;
+    int prc = parse_args(argc, argv, &a);
+    if (prc != 0)
+        return prc > 0 ? 0 : EXIT_ERROR;
+    out_format fmt;
+    if (pick_format(&a, &fmt) != 0)
+        return EXIT_ERROR;
+    a.mo.record_globals = a.show_globals;
+    if (isatty(STDERR_FILENO))
+        a.mo.progress = progress;
+    char *rules_text = NULL;
+    if (a.rules_path) {
+        size_t len;
+        rules_text = read_file(a.rules_path, 4u << 20, &len);
+        if (!rules_text) {
+            fprintf(stderr, "modelgate: cannot read rules %s: %s\n", a.rules_path, strerror(errno));
+            return EXIT_ERROR;
+        }
+        a.mo.rules_text = rules_text;
+        a.mo.rules_len = len;
+    }
+    mg_policy *policy = load_policy(a.policy_path);
+    baseline base = {0};
+    int code = EXIT_ERROR;
+    if (policy && (!a.baseline_path || load_baseline(a.baseline_path, &base) == 0))
+        code = run(&a, fmt, argv + optind, argc - optind, policy, &base);
+    free(rules_text);
+    mg_policy_free(policy);
+    baseline_free(&base);
+    return code;
 }

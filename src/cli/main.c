@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "commands:\n"
             "  scan PATH...     scan model files and folders; exit 0 allowed, 1 blocked, 2 error\n"
             "  threats          list every threat id with its severity and title\n"
+            "  policy show|check  print the effective policy, or validate a policy file\n"
             "  help [COMMAND]   show help for a command\n"
             "  --version        print the scanner version\n",
             MG_VERSION);
@@ -36,12 +37,16 @@ int main(int argc, char **argv)
         return cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "threats") == 0)
         return cmd_threats(argc - 1, argv + 1);
+    if (strcmp(cmd, "policy") == 0)
+        return cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         const char *topic = argc > 2 ? argv[2] : NULL;
         if (topic && strcmp(topic, "scan") == 0)
             help_scan(stdout);
         else if (topic && strcmp(topic, "threats") == 0)
             help_threats(stdout);
+        else if (topic && strcmp(topic, "policy") == 0)
+            help_policy(stdout);
         else
             usage(stdout);
         return 0;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -39,55 +40,15 @@ void rfc3339_now(char *out, size_t n)
     snprintf(out, n, "%s.%06ldZ", base, (long)tv.tv_usec);
 }
 
-static json_t *finding_json(const mg_finding *f)
-{
-    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "threat", f->threat, "severity",
-                     mg_severity_name(f->severity), "message", f->message, "offset", (json_int_t)f->offset, "location",
-                     f->location, "module", f->module, "operator", f->op);
-}
-
-static json_t *file_json(const mg_file *f, int show_globals)
-{
-    json_t *findings = json_array();
-    for (size_t i = 0; i < f->nfindings; i++)
-        json_array_append_new(findings, finding_json(&f->findings[i]));
-    json_t *o =
-        json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "path", f->path, "format", f->format, "size", (json_int_t)f->size,
-                  "sha256", f->sha256, "status", mg_file_status_name(f->status), "findings", findings);
-    if (f->status == MG_FILE_ERROR)
-        json_object_set_new(o, "error", json_string(f->error));
-    if (f->nfacts) {
-        json_t *facts = json_object();
-        for (size_t i = 0; i < f->nfacts; i++)
-            json_object_set_new(facts, f->facts[i].key, json_string(f->facts[i].value));
-        json_object_set_new(o, "facts", facts);
-    }
-    if (show_globals) {
-        json_t *g = json_array();
-        for (size_t i = 0; i < f->nglobals; i++)
-            json_array_append_new(g, json_pack("{s:s, s:s, s:s, s:I}", "name", f->globals[i].name, "verdict",
-                                               f->globals[i].verdict, "location", f->globals[i].location, "offset",
-                                               (json_int_t)f->globals[i].offset));
-        json_object_set_new(o, "globals", g);
-    }
-    return o;
-}
-
 int write_json(FILE *out, const scan_view *v)
 {
-    json_t *files = json_array();
-    for (size_t i = 0; i < mg_report_file_count(v->report); i++)
-        json_array_append_new(files, file_json(mg_report_file(v->report, i), v->show_globals));
-    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:[], s:s, s:s, s:o}", "uuid", v->uuid, "model_uri",
-                             v->model_uri, "eval_outcome", v->outcome, "created_at", v->created_at, "updated_at",
-                             v->updated_at, "policy_violations", "warnings", "scanner_version", MG_VERSION,
-                             "rules_version", v->rules_version, "files", files);
-    if (!root)
+    char *doc = mg_report_json(v->report, v->ev, v->policy, v->engine, v->info, v->show_globals ? MG_JSON_GLOBALS : 0);
+    if (!doc)
         return -1;
-    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    fputs(doc, out);
     fputc('\n', out);
-    json_decref(root);
-    return rc;
+    free(doc);
+    return 0;
 }
 
 static const char *sarif_level(mg_severity s)
@@ -163,6 +124,29 @@ static const char *sev_color(mg_severity s)
     return s == MG_SEV_CRITICAL ? "\033[1;31m" : s == MG_SEV_HIGH ? "\033[31m" : s == MG_SEV_MEDIUM ? "\033[33m" : "";
 }
 
+/* Violations grouped by policy (or warnings), each with its sentences. */
+static void print_violations(FILE *out, const scan_view *v, int warnings)
+{
+    size_t n = warnings ? mg_evaluation_warning_count(v->ev) : mg_evaluation_violation_count(v->ev);
+    for (size_t i = 0; i < n; i++) {
+        const mg_violation *vi = warnings ? mg_evaluation_warning(v->ev, i) : mg_evaluation_violation(v->ev, i);
+        fprintf(out, "\n%s%s%s %s: %s\n", v->color ? sev_color(vi->severity) : "",
+                warnings ? "warning" : "VIOLATION", v->color ? "\033[0m" : "", mg_severity_name(vi->severity),
+                vi->policy_name);
+        for (size_t k = 0; k < vi->nissues; k++) {
+            fputs("  - ", out);
+            put_safe(out, vi->compliance_issues[k]);
+            fputc('\n', out);
+        }
+        if (!warnings && vi->nsteps) {
+            fputs("  fix: ", out);
+            for (size_t k = 0; k < vi->nsteps; k++)
+                fprintf(out, "%s%s", k ? "; " : "", vi->steps[k]);
+            fputc('\n', out);
+        }
+    }
+}
+
 int write_text(FILE *out, const scan_view *v)
 {
     const char *on = "", *off = "";
@@ -175,10 +159,13 @@ int write_text(FILE *out, const scan_view *v)
         nfind += mg_report_file(v->report, i)->nfindings;
     fprintf(out, "%s%s%s  ", on, v->outcome, off);
     put_safe(out, v->model_uri);
-    fprintf(out, "  (%zu file%s, %zu finding%s, rules %s)\n", nfiles, nfiles == 1 ? "" : "s", nfind,
-            nfind == 1 ? "" : "s", v->rules_version);
+    fprintf(out, "  (%zu file%s, %zu finding%s, threshold %s, rules %s)\n", nfiles, nfiles == 1 ? "" : "s",
+            nfind, nfind == 1 ? "" : "s", mg_evaluation_field(v->ev, "global_threshold_snapshot"),
+            v->rules_version);
     if (v->quiet)
         return 0;
+    print_violations(out, v, 0);
+    print_violations(out, v, 1);
     for (size_t i = 0; i < nfiles; i++) {
         const mg_file *f = mg_report_file(v->report, i);
         if (!f->nfindings && f->status == MG_FILE_SCANNED && !(v->show_globals && f->nglobals))

@@ -117,6 +117,10 @@ int mg_scan_expired(mg_scan *s, uint64_t offset);
  * the member name (used for messages and the location, never for routing).
  */
 int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset);
+/* Same with the module chosen by the caller: for members a loader reads as a
+ * given format by name (PyTorch's data.pkl), whatever the bytes look like. */
+struct mg_module;
+int mg_scan_child_as(mg_scan *s, const struct mg_module *m, mg_span data, const char *name, uint64_t offset);
 
 /* ---- format modules ---- */
 typedef struct mg_module {

@@ -31,8 +31,26 @@ __attribute__((format(printf, 6, 0))) static void add_finding(mg_scan *s, const 
 {
     mg_file_rec *f = s->out;
     const mg_threat *t = mg_threat_find(threat);
-    if (f->findings.n >= s->lim->max_findings) {
+    if (f->summarised)
+        return;
+    if (f->findings.n + 1 >= s->lim->max_findings) {
+        /* the last slot says the list is cut, and blocks like any limit */
         f->summarised = 1;
+        threat = "MG-FMT-401";
+        t = mg_threat_find(threat);
+        mg_finding *fd = mg_vec_push(&f->findings);
+        if (fd) {
+            fd->threat = t->id;
+            fd->severity = t->severity;
+            fd->module = s->module ? s->module : "";
+            fd->op = "";
+            fd->location = "";
+            fd->offset = 0;
+            fd->message = mg_arena_printf(&f->arena, "more than %u findings: the rest were not recorded",
+                                          s->lim->max_findings);
+            if (!fd->message)
+                fd->message = "too many findings";
+        }
         return;
     }
     char msg[1024];
@@ -157,6 +175,22 @@ void mg_release(mg_scan *s, mg_span in, size_t upto)
     s->released = end;
 }
 
+/* Scans with the module detection chose, then as a zip too when the file
+ * also ends like one: a polyglot such as a pickle followed by a zip is read
+ * one way by torch.load (the pickle) and another by Python's zipfile. */
+static int scan_views(mg_scan *s, const mg_module *m, mg_span data, const char *name)
+{
+    int rc = m->scan(s, data, mg_str_c(name));
+    if (m != &mg_module_zip && m != &mg_module_archive && mg_module_zip.probe(data, mg_str_c(name)) > 0) {
+        const char *saved = s->loc;
+        char *loc = s->loc[0] ? mg_arena_printf(&s->work, "%s:as-zip", s->loc) : mg_arena_strndup(&s->work, "as-zip", 6);
+        s->loc = loc ? loc : saved;
+        mg_module_zip.scan(s, data, mg_str_c(name));
+        s->loc = saved;
+    }
+    return rc;
+}
+
 void mg_set_format(mg_scan *s, const char *format)
 {
     if (s->depth != 0)
@@ -185,9 +219,16 @@ int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset)
 {
     if (s->depth + 1 > s->lim->max_depth)
         return mg_limit(s, MG_LIM_DEPTH, offset, "nesting deeper than the depth limit");
+    if (data.len > s->lim->max_file_size)
+        return mg_limit(s, MG_LIM_SIZE, offset, "a member is larger than the file size limit");
     const mg_module *m = mg_detect(data, mg_str_c(name));
-    if (!m)
-        return 0;
+    return m ? mg_scan_child_as(s, m, data, name, offset) : 0;
+}
+
+int mg_scan_child_as(mg_scan *s, const mg_module *m, mg_span data, const char *name, uint64_t offset)
+{
+    if (s->depth + 1 > s->lim->max_depth)
+        return mg_limit(s, MG_LIM_DEPTH, offset, "nesting deeper than the depth limit");
     const char *saved = s->loc;
     char *loc =
         s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, name) : mg_arena_strndup(&s->work, name, strlen(name));
@@ -197,7 +238,7 @@ int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset)
     s->loc = loc;
     s->module = m->name;
     s->depth++;
-    int rc = m->scan(s, data, mg_str_c(name));
+    int rc = scan_views(s, m, data, name);
     s->depth--;
     s->loc = saved;
     s->module = saved_module;
@@ -227,13 +268,11 @@ static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const 
         if (m) {
             f->pub.format = m->name;
             s.module = m->name;
-            m->scan(&s, data, mg_str_c(name));
+            scan_views(&s, m, data, name);
         }
     }
     if (s.mem.hit)
         mg_limit(&s, MG_LIM_MEMORY, 0, "the analysis memory limit was reached");
-    if (f->summarised)
-        f->summarised = 1; /* the count cap is visible as nfindings == max_findings */
     mg_arena_free(&s.work);
     mg_file_rec_finish(f);
 }
@@ -283,7 +322,9 @@ enum { READ_BELOW = 64 * 1024 };
 
 static void scan_file(const mg_engine *eng, mg_file_rec *f, const char *fspath)
 {
-    int fd = open(fspath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* links are followed: the walk already decided which links to scan, and a
+     * path the caller names is theirs to name */
+    int fd = open(fspath, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         file_error(f, strerror(errno));
         return;
@@ -343,6 +384,7 @@ typedef struct walk_item {
 typedef struct walk {
     mg_vec items; /* walk_item */
     char *root_real;
+    char blobs[PATH_MAX]; /* the HF cache blobs folder, or "" */
     size_t limit;
     int too_many;
 } walk;
@@ -362,10 +404,18 @@ static int add_item(walk *w, const char *fspath, const char *rel, int outside)
     return it->fspath && it->relpath ? 0 : -1;
 }
 
+static int under(const char *root, const char *real)
+{
+    size_t n = strlen(root);
+    return n && strncmp(real, root, n) == 0 && (real[n] == '/' || real[n] == 0 || n == 1);
+}
+
+/* Inside the scanned folder, or, for a Hugging Face cache snapshot
+ * (.../models--org--name/snapshots/<rev>), in that repository's blobs/
+ * folder where every snapshot file links to. */
 static int inside_root(const walk *w, const char *real)
 {
-    size_t n = strlen(w->root_real);
-    return strncmp(real, w->root_real, n) == 0 && (real[n] == '/' || real[n] == 0 || n == 1);
+    return under(w->root_real, real) || (w->blobs[0] && under(w->blobs, real));
 }
 
 static void walk_dir(walk *w, const char *dir, const char *rel, unsigned depth)
@@ -464,6 +514,9 @@ static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const c
     w.root_real = realpath(dir, NULL);
     if (!w.root_real)
         return MG_EIO;
+    const char *snap = strstr(w.root_real, "/snapshots/");
+    if (snap && !strchr(snap + 11, '/') && (size_t)(snap - w.root_real) + 7 < sizeof w.blobs)
+        snprintf(w.blobs, sizeof w.blobs, "%.*s/blobs", (int)(snap - w.root_real), w.root_real);
     walk_dir(&w, dir, prefix, 0);
     walk_item *items = w.items.items;
     if (w.items.n)

@@ -601,8 +601,8 @@ def malicious_torch_zip():
     M("torch_zip_bad_crc_benign_member.pt",
       build_zip([zm(n, d, crc=(zlib.crc32(d) ^ 1) & 0xFFFFFFFF) if n == "archive/data/0" else zm(n, d)
                  for n, d in base]),
-      "MG-ARV-405", "benign PyTorch zip, one storage member has a wrong CRC: reported MEDIUM, not blocking",
-      outcome="ALLOWED")
+      "MG-ARV-405", "benign PyTorch zip, one storage member has a wrong CRC: a parser differential, so "
+      "Model Files Are Well-Formed (HIGH) blocks it")
 
 
 def malicious_torchscript():

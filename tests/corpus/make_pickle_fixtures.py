@@ -839,8 +839,8 @@ def malformed():
     F("binunicode_invalid_utf8", b"\x80\x02X\x02\x00\x00\x00\xff\xfe.",
       "BINUNICODE payload is not UTF-8")
     F("trailing_junk_after_stop", pickle.dumps({"a": 1}, protocol=2) + b"\x00\x00MODELGATE-TRAILER",
-      "benign pickle then non-pickle bytes after STOP: reported, not blocking",
-      outcome="ALLOWED", threats="MG-PKL-401")
+      "benign pickle then non-pickle bytes after STOP: violates Model Files Are Well-Formed (HIGH)",
+      outcome="BLOCKED", threats="MG-PKL-401")
 
 
 def main():

@@ -99,6 +99,12 @@ static uint64_t simple_itemsize(mg_span v)
     int digits = 0;
     while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9' && n < (1u << 30))
         n = n * 10 + (uint64_t)(v.p[i++] - '0'), digits++;
+    if ((kind == 'M' || kind == 'm') && i < v.len && v.p[i] == '[') { /* datetime unit: '<M8[ns]' */
+        const uint8_t *close = memchr(v.p + i, ']', v.len - i);
+        if (!close)
+            return 0;
+        i = (size_t)(close - v.p) + 1;
+    }
     if (i >= v.len || v.p[i] != v.p[0] || (!digits && kind != '?'))
         return 0;
     if (kind == '?')
@@ -164,6 +170,11 @@ static int npy_scan(mg_scan *s, mg_span in, mg_str name)
         return 0;
     }
     int obj = descr_has_object(header);
+    mg_span dv = header_value(header, "descr");
+    /* any other single type name ('object', 'str', ...) numpy may resolve to
+     * an object dtype: the data is then read as the pickle it would be */
+    if (obj == 0 && dv.len && (dv.p[0] == '\'' || dv.p[0] == '"') && !simple_itemsize(dv))
+        obj = 1;
     if (obj < 0) {
         mg_find(s, "MG-NPY-400", hoff, NULL, "the .npy header has no readable 'descr'");
         return 0;

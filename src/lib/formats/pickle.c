@@ -1018,6 +1018,8 @@ static int collect_reads(pm *m, size_t off)
         }
         if (++n > m->s->lim->max_pickle_ops)
             break;
+        if ((n & 0xfffff) == 0 && mg_scan_expired(m->s, off))
+            break;
         size_t next = skip_op(in, off);
         if (!next)
             break;
@@ -1504,8 +1506,6 @@ static void step(pm *m, const op *o)
         if (get_key(o, &key) != 0) {
             malformed(m, at, "PUT key is not a number");
         } else {
-            if (m->memo_dense)
-                m->memo_dense = key == m->memo_len; /* sequential PUTs keep the dense shortcut */
             memo_put(m, key, top(m, at));
         }
         break;
@@ -1671,7 +1671,7 @@ int mg_pickle_plausible(mg_span in, size_t off)
         return 0;
     uint8_t first = in.p[off];
     if (first == 0x80) {
-        if (in.len - off < 3 || in.p[off + 1] < 2 || in.p[off + 1] > 5)
+        if (in.len - off < 3 || in.p[off + 1] > 5) /* CPython accepts PROTO 0 to 5 */
             return 0;
         first = in.p[off + 2];
         if (first == 0x95 && in.len - off >= 12)
@@ -1789,7 +1789,7 @@ enum { TRAIL_CANDIDATES = 4096 };
 void mg_pickle_scan_trailing(mg_scan *s, mg_span in, size_t off)
 {
     int tried = 0;
-    while (off < in.len && tried < TRAIL_CANDIDATES) {
+    while (off < in.len && tried < TRAIL_CANDIDATES && !mg_scan_expired(s, off)) {
         const uint8_t *p = memchr(in.p + off, 0x80, in.len - off);
         if (!p)
             return;
@@ -1824,7 +1824,10 @@ static int pickle_scan(mg_scan *s, mg_span in, mg_str name)
         }
         mg_pickle_result r;
         mg_pickle_stream(s, in, off, NULL, &r);
-        streams++;
+        if (++streams == 1024 && r.stopped && r.end < in.len) {
+            mg_limit(s, MG_LIM_MEMBERS, r.end, "more than 1024 pickle streams in one file");
+            return 0;
+        }
         if (s->timed_out || (s->out->limit_hits & (MG_LIM_OPS | MG_LIM_MEMORY)))
             return 0;
         if (!r.stopped) {

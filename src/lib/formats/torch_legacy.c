@@ -87,9 +87,13 @@ static void on_persid(void *arg, const mg_pickle_persid *p)
         return;
     }
     tl_storage *st = mg_vec_push(&c->storages);
-    if (st) {
-        st->key = p->key;
+    /* the key may live in the pickle machine's heap, which dies with the stream */
+    char *key = st ? mg_arena_strndup(&c->s->work, p->key.p, p->key.len) : NULL;
+    if (st && key) {
+        st->key = (mg_str){key, p->key.len};
         st->esize = es;
+    } else if (st) {
+        c->storages.n--;
     }
 }
 
@@ -152,6 +156,7 @@ static int tl_scan(mg_scan *s, mg_span in, mg_str name)
         mg_pickle_stream(s, in, off, i == 3 ? &obj_hooks : i == 4 ? &key_hooks : NULL, &r);
         if (!r.stopped) { /* the pickle machine reported where and why */
             mg_find(s, "MG-PYTCH-400", off, NULL, "the %s pickle of the checkpoint is broken", what[i]);
+            off = (size_t)r.end + 1; /* search after the break, not the same stream again */
             ok = 0;
             break;
         }

@@ -36,7 +36,8 @@
 static int zip_probe(mg_span head, mg_str name)
 {
     (void)name;
-    return mg_zip_probe(head) ? 90 : 0;
+    int z = mg_zip_probe(head);
+    return z == 2 ? 90 : z == 1 ? 60 : 0;
 }
 
 static int ends_with(mg_str s, const char *suffix)
@@ -124,14 +125,16 @@ static void check_local(mg_scan *s, const mg_zip_entry *e, const char *nm)
                 "member `%s` declares different sizes in its local header and the central directory", nm);
     if (e->flags & 0x61)
         mg_find(s, "MG-ARV-401", e->cd_off, nm,
-                "member `%s` is flagged as encrypted (flag bits 0x%x): Python's zipfile refuses it while "
-                "PyTorch reads it",
+                "member `%s` is flagged as encrypted or patched (flag bits 0x%x): Python's zipfile refuses it "
+                "while PyTorch reads it",
                 nm, e->flags & 0x61);
 }
 
 /* The member's bytes: a span of the file when stored, inflated into the
  * scan arena (within the inflate and ratio budgets) when deflated. */
-static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char *nm, mg_span *out)
+/* The member's bytes: a span of the file when stored; when deflated, a
+ * spool (memory file, released after the member) within the budgets. */
+static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char *nm, mg_span *out, mg_spool *sp)
 {
     mg_span raw = mg_span_sub(in, (size_t)e->data_off, (size_t)e->csize);
     if (e->method == 0) {
@@ -154,19 +157,37 @@ static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char
                 (unsigned long long)e->csize, (unsigned long long)e->usize);
         return -1;
     }
-    uint8_t *buf = mg_arena_alloc(&s->work, (size_t)e->usize + 1);
-    if (!buf)
-        return mg_limit(s, MG_LIM_MEMORY, e->cd_off, "the memory limit was reached inflating a member");
+    if (mg_spool_open(sp) != 0)
+        return mg_limit(s, MG_LIM_MEMORY, e->cd_off, "no memory file for inflating a member");
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, -15) != Z_OK)
         return -1;
-    zs.next_in = (Bytef *)(uintptr_t)raw.p;
-    zs.avail_in = (uInt)(raw.len > UINT32_MAX ? UINT32_MAX : raw.len);
-    zs.next_out = buf;
-    zs.avail_out = (uInt)(e->usize + 1 > UINT32_MAX ? UINT32_MAX : e->usize + 1);
-    int zr = inflate(&zs, Z_FINISH);
-    uint64_t got = zs.total_out;
+    unsigned char buf[65536];
+    size_t off = 0;
+    int zr = Z_OK;
+    uint64_t got = 0;
+    while (zr == Z_OK) {
+        size_t chunk = raw.len - off > (1u << 30) ? (1u << 30) : raw.len - off;
+        zs.next_in = (Bytef *)(uintptr_t)(raw.p + off);
+        zs.avail_in = (uInt)chunk;
+        do {
+            zs.next_out = buf;
+            zs.avail_out = sizeof buf;
+            zr = inflate(&zs, Z_NO_FLUSH);
+            size_t n = sizeof buf - zs.avail_out;
+            got += n;
+            if (got > e->usize) /* more than declared: stop before it grows further */
+                zr = Z_NEED_DICT;
+            else if (n && mg_spool_write(sp, buf, n) != 0)
+                zr = Z_MEM_ERROR;
+        } while (zr == Z_OK && zs.avail_out == 0);
+        off += chunk - zs.avail_in;
+        if (zr == Z_OK && off >= raw.len)
+            zr = Z_DATA_ERROR;
+        if (zr == Z_BUF_ERROR)
+            zr = Z_DATA_ERROR;
+    }
     inflateEnd(&zs);
     s->inflated += got;
     if (got > e->usize) {
@@ -177,7 +198,8 @@ static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char
         mg_find(s, "MG-ARV-400", e->data_off, nm, "member `%s` is not valid deflate data of its declared size", nm);
         return -1;
     }
-    *out = (mg_span){buf, (size_t)got};
+    if (mg_spool_map(sp, out) != 0)
+        return mg_limit(s, MG_LIM_MEMORY, e->cd_off, "an inflated member could not be mapped");
     return 0;
 }
 
@@ -198,14 +220,14 @@ enum { CRC_SMALL = 64 * 1024 };
 /* TorchScript code/ members are Python source the model runs at inference. */
 static void torchscript_code(mg_scan *s, mg_span d, const char *nm)
 {
-    static const char *const bad[] = {
-        "__import__", "eval(", "exec(", "os.", "subprocess", "open(", "getattr(", "builtins", "torch.ops.load_library",
-        "ctypes"};
+    /* not getattr: TorchScript itself writes getattr(self, "0") for submodules */
+    static const char *const bad[] = {"__import__", "eval(",    "exec(", "os.", "subprocess", "open(",
+                                      "builtins",   "torch.ops.load_library", "ctypes"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = strlen(bad[i]);
         for (size_t k = 0; k + n <= d.len; k++)
             if (memcmp(d.p + k, bad[i], n) == 0 && (k == 0 || !isalnum(d.p[k - 1]) || bad[i][0] == '_')) {
-                mg_find(s, "MG-TCHST-301", k, bad[i],
+                mg_find_at(s, nm, "MG-TCHST-301", k, bad[i],
                         "TorchScript code in `%s` calls `%s`, which TorchScript programs do not need", nm, bad[i]);
                 break;
             }
@@ -222,6 +244,8 @@ static void check_root(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, const
                 "member `%s` lies outside the checkpoint's root folder `%.*s`, where PyTorch never looks", nm,
                 (int)(root - 1), first.p);
 }
+
+static void read_member(mg_scan *s, const mg_zip_entry *e, mg_span d, const char *nm, enum flav fl);
 
 static void scan_member(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, mg_span in, enum flav fl)
 {
@@ -240,8 +264,15 @@ static void scan_member(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, mg_s
     if (e->local_bad)
         return;
     mg_span d;
-    if (member_data(s, e, in, nm, &d) != 0)
-        return;
+    mg_spool sp = {.fd = -1};
+    if (member_data(s, e, in, nm, &d, &sp) == 0)
+        read_member(s, e, d, nm, fl);
+    if (sp.fd >= 0)
+        mg_spool_close(&sp);
+}
+
+static void read_member(mg_scan *s, const mg_zip_entry *e, mg_span d, const char *nm, enum flav fl)
+{
     if (fl == F_KERAS && mg_str_eq(e->name, "config.json")) {
         const char *saved = s->loc;
         char *loc = s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, nm)
@@ -253,6 +284,8 @@ static void scan_member(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, mg_s
     if (fl == F_TORCHSCRIPT && has_part(e->name, "code/") && ends_with(e->name, ".py"))
         torchscript_code(s, d, nm);
     int scan = worth_scanning(d, e->name);
+    /* PyTorch unpickles these by name whatever they look like */
+    int by_name = !scan && (fl == F_PYTORCH || fl == F_TORCHSCRIPT) && ends_with(e->name, ".pkl");
     /* CRCs cost a full read, so only members we read anyway and small ones
      * are checked: verdict time stays independent of the tensor bytes */
     if ((scan || d.len <= CRC_SMALL) && d.len <= UINT32_MAX && crc32(0, d.p, (uInt)d.len) != e->crc)
@@ -260,6 +293,8 @@ static void scan_member(mg_scan *s, const mg_zip *z, const mg_zip_entry *e, mg_s
                 "member `%s` fails its CRC check: PyTorch reads it anyway, Python's zipfile refuses it", nm);
     if (scan)
         mg_scan_child(s, d, nm, e->data_off);
+    else if (by_name)
+        mg_scan_child_as(s, &mg_module_pickle, d, nm, e->data_off);
 }
 
 static int zip_scan(mg_scan *s, mg_span in, mg_str name)

@@ -42,10 +42,15 @@ static int64_t find_eocd(mg_span in)
 int mg_zip_probe(mg_span in)
 {
     if (in.len >= 4 && mg_le(in.p, 4) == LOCAL_SIG)
-        return 1;
+        return 2;
     int64_t e = find_eocd(in);
-    /* an end record whose comment length reaches exactly to the end of file */
-    return e >= 0 && mg_le(in.p + e + 20, 2) == in.len - (size_t)e - EOCD_LEN;
+    if (e < 0)
+        return 0;
+    /* Python's zipfile takes the last end record in the final 64 KiB wherever
+     * it is, with junk before and after: so do we, when its directory fits */
+    uint64_t count = mg_le(in.p + e + 10, 2), size = mg_le(in.p + e + 12, 4);
+    int zip64 = e >= 20 && mg_le(in.p + e - 20, 4) == LOC64_SIG;
+    return zip64 || (size <= (uint64_t)e && count * CENTRAL_LEN <= size) ? 1 : 0;
 }
 
 static int fail(mg_zip *z, const char *why, uint64_t off)

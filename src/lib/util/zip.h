@@ -44,8 +44,8 @@ typedef struct mg_zip {
  * z->error set (malformed) or -2 when more than max_entries entries. */
 int mg_zip_read(mg_zip *z, mg_span in, mg_arena *a, size_t max_entries);
 
-/* 1 when `in` ends with a zip end-of-central-directory record (or starts
- * with a local header): zipfile-based loaders open such files. */
+/* 2 when `in` starts with a local header, 1 when only an end record in the
+ * last 64 KiB says it is a zip (Python's zipfile opens such files), else 0. */
 int mg_zip_probe(mg_span in);
 
 /* 1 when the entry is a symbolic link (Unix mode in the external attributes). */
