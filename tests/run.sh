@@ -62,6 +62,7 @@ suite unit build/test/unit
 suite corpus "$PY" tests/corpus/check.py build/test/modelgate
 suite cli tests/e2e/cli.sh build/test/modelgate
 suite docs tests/e2e/docs.sh build/test/modelgate
+suite policy "$PY" tests/e2e/policy_test.py build/test/modelgate
 suite replay replay
 
 echo
