@@ -103,6 +103,8 @@ void mg_record_global(mg_scan *s, mg_str module, mg_str name, mg_verdict v, uint
  * read, so resident memory stays flat however large the file (the page cache
  * keeps them; touching them again just faults them back in). */
 void mg_release(mg_scan *s, mg_span in, size_t upto);
+/* Starts a new pass over the mapping: pages read again are released again. */
+void mg_release_reset(mg_scan *s);
 /* Records a fact about the model learnt from a file ("license" -> "mit",
  * "base_model" -> "org/name"): policies judge facts as well as threats. */
 void mg_fact(mg_scan *s, const char *key, const char *value);

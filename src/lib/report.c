@@ -28,6 +28,7 @@ mg_file_rec *mg_report_add_file(mg_report *r, const char *path)
     if (!f)
         return NULL;
     mg_arena_init(&f->arena, NULL);
+    f->arena.min_chunk = 512; /* thousands of records per folder: most hold a path and a hash */
     mg_vec_init(&f->findings, sizeof(mg_finding), NULL);
     mg_vec_init(&f->globals, sizeof(mg_global), NULL);
     mg_vec_init(&f->facts, sizeof(mg_fact_kv), NULL);

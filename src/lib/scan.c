@@ -191,6 +191,8 @@ static int scan_views(mg_scan *s, const mg_module *m, mg_span data, const char *
     return rc;
 }
 
+void mg_release_reset(mg_scan *s) { s->released = 0; }
+
 void mg_set_format(mg_scan *s, const char *format)
 {
     if (s->depth != 0)

@@ -26,6 +26,7 @@
  * checks them. Templates go to the Jinja analyser (util/jinja.c); the tensor
  * data is never read.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,10 +34,10 @@
 #include "../util/banned.h"
 #include "../util/jinja.h"
 
-#define GG_MAX_DEPTH    4        /* nested arrays; real files use none */
-#define GG_MAX_FINDINGS 32       /* per file, then summarised */
-#define GG_MAX_NAME     64       /* GGML_MAX_NAME: llama.cpp refuses names this long */
-#define GG_MAX_DIMS     4        /* GGML_MAX_DIMS */
+#define GG_MAX_DEPTH    4          /* nested arrays; real files use none */
+#define GG_MAX_FINDINGS 32         /* per file, then summarised */
+#define GG_MAX_NAME     64         /* GGML_MAX_NAME: llama.cpp refuses names this long */
+#define GG_MAX_DIMS     4          /* GGML_MAX_DIMS */
 #define GG_MAX_STRING   (1u << 30) /* GGUF_MAX_STRING_LENGTH in gguf.cpp */
 
 enum gg_type {
@@ -64,11 +65,10 @@ static const unsigned gg_type_size[GG_NTYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8
 static const struct {
     unsigned blck, size;
 } gg_ggml[] = {
-    {1, 4},     {1, 2},     {32, 18},   {32, 20},   {0, 0},     {0, 0},     {32, 22},   {32, 24},
-    {32, 34},   {32, 36},   {256, 84},  {256, 110}, {256, 144}, {256, 176}, {256, 210}, {256, 292},
-    {256, 66},  {256, 74},  {256, 98},  {256, 50},  {32, 18},   {256, 110}, {256, 82},  {256, 136},
-    {1, 1},     {1, 2},     {1, 4},     {1, 8},     {1, 8},     {256, 56},  {1, 2},     {0, 0},
-    {0, 0},     {0, 0},     {256, 54},  {256, 66},  {0, 0},     {0, 0},     {0, 0},     {32, 17},
+    {1, 4},    {1, 2},     {32, 18},   {32, 20},   {0, 0},     {0, 0},     {32, 22},  {32, 24},  {32, 34},  {32, 36},
+    {256, 84}, {256, 110}, {256, 144}, {256, 176}, {256, 210}, {256, 292}, {256, 66}, {256, 74}, {256, 98}, {256, 50},
+    {32, 18},  {256, 110}, {256, 82},  {256, 136}, {1, 1},     {1, 2},     {1, 4},    {1, 8},    {1, 8},    {256, 56},
+    {1, 2},    {0, 0},     {0, 0},     {0, 0},     {256, 54},  {256, 66},  {0, 0},    {0, 0},    {0, 0},    {32, 17},
 };
 #define GG_NGGML (sizeof gg_ggml / sizeof gg_ggml[0])
 
@@ -190,8 +190,7 @@ static void gg_fact(gg_ctx *c, const char *fact, mg_str v)
         char ch = v.p[i];
         if (ch >= 'A' && ch <= 'Z')
             ch = (char)(ch - 'A' + 'a');
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-              ch == '+'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '+'))
             return; /* free text, not an identifier: not a fact we can judge */
         buf[i] = ch;
     }
@@ -345,49 +344,49 @@ typedef struct gg_layout {
 } gg_layout;
 
 /* Checks one tensor's shape, type and place, the way gguf.cpp does. */
+#define NM gg_cstr(c, name, 64) /* only built when a finding needs it */
 static void gg_tensor(gg_ctx *c, mg_str name, uint64_t ioff, const int64_t ne[4], uint32_t type, uint64_t off,
                       gg_layout *l)
 {
-    const char *nm = gg_cstr(c, name, 64);
     if (type >= GG_NGGML || gg_ggml[type].blck == 0) {
-        gg_find(c, ioff, "tensor \"%s\" has unknown ggml type %u", nm, type);
+        gg_find(c, ioff, "tensor \"%s\" has unknown ggml type %u", NM, type);
         return;
     }
     uint64_t nelem = 1;
     for (int i = 0; i < GG_MAX_DIMS; i++) {
         if (ne[i] < 0) {
-            gg_find(c, ioff, "tensor \"%s\": dimension %d is negative", nm, i);
+            gg_find(c, ioff, "tensor \"%s\": dimension %d is negative", NM, i);
             return;
         }
         /* gguf.cpp requires the element count to fit in an int64 */
         if (__builtin_mul_overflow(nelem, (uint64_t)ne[i], &nelem) || nelem > INT64_MAX) {
-            gg_find(c, ioff, "tensor \"%s\": the element count overflows", nm);
+            gg_find(c, ioff, "tensor \"%s\": the element count overflows", NM);
             return;
         }
     }
     if ((uint64_t)ne[0] % gg_ggml[type].blck) {
-        gg_find(c, ioff, "tensor \"%s\": a row of %lld elements is not a whole number of %u-element blocks", nm,
+        gg_find(c, ioff, "tensor \"%s\": a row of %lld elements is not a whole number of %u-element blocks", NM,
                 (long long)ne[0], gg_ggml[type].blck);
         return;
     }
-    uint64_t nbytes = nelem / gg_ggml[type].blck * gg_ggml[type].size; /* cannot overflow: nelem < 2^63, size < 2^9 */
-    if (nelem && nbytes / gg_ggml[type].size != nelem / gg_ggml[type].blck) {
-        gg_find(c, ioff, "tensor \"%s\": the byte size overflows", nm);
+    uint64_t nbytes;
+    if (__builtin_mul_overflow(nelem / gg_ggml[type].blck, (uint64_t)gg_ggml[type].size, &nbytes)) {
+        gg_find(c, ioff, "tensor \"%s\": the byte size overflows", NM);
         return;
     }
     if (off % c->alignment) {
-        gg_find(c, ioff, "tensor \"%s\": offset %llu is not a multiple of the alignment %llu", nm,
+        gg_find(c, ioff, "tensor \"%s\": offset %llu is not a multiple of the alignment %llu", NM,
                 (unsigned long long)off, (unsigned long long)c->alignment);
     } else if (off != l->expect) {
         gg_find(c, ioff,
                 "tensor \"%s\": offset %llu, where llama.cpp expects %llu (tensors overlap, leave a gap or are out "
                 "of order)",
-                nm, (unsigned long long)off, (unsigned long long)l->expect);
+                NM, (unsigned long long)off, (unsigned long long)l->expect);
     }
     uint64_t padded = nbytes + (c->alignment - nbytes % c->alignment) % c->alignment, end;
     if (padded < nbytes || __builtin_add_overflow(l->expect, padded, &l->expect) ||
         __builtin_add_overflow(off, nbytes, &end)) {
-        gg_find(c, ioff, "tensor \"%s\": the data section size overflows", nm);
+        gg_find(c, ioff, "tensor \"%s\": the data section size overflows", NM);
         l->expect = UINT64_MAX;
         return;
     }
@@ -396,6 +395,8 @@ static void gg_tensor(gg_ctx *c, mg_str name, uint64_t ioff, const int64_t ne[4]
         l->max_end_off = ioff;
     }
 }
+
+#undef NM
 
 static int gg_tensors(gg_ctx *c, uint64_t nt, mg_vec *names, gg_layout *l)
 {
@@ -417,8 +418,8 @@ static int gg_tensors(gg_ctx *c, uint64_t nt, mg_vec *names, gg_layout *l)
         if (c->r.bad)
             return gg_fail(c, doff, "the file ends inside tensor info %llu", (unsigned long long)i);
         if (nd > GG_MAX_DIMS)
-            return gg_fail(c, doff, "tensor \"%s\" has %u dimensions; ggml allows at most %d", gg_cstr(c, name, 64),
-                           nd, GG_MAX_DIMS);
+            return gg_fail(c, doff, "tensor \"%s\" has %u dimensions; ggml allows at most %d", gg_cstr(c, name, 64), nd,
+                           GG_MAX_DIMS);
         int64_t ne[GG_MAX_DIMS] = {1, 1, 1, 1};
         for (uint32_t d = 0; d < nd; d++)
             ne[d] = (int64_t)mg_rd_le(&c->r, c->lenw); /* values >= 2^63 read as negative, as gguf.cpp does */
@@ -463,8 +464,8 @@ static int gg_scan(mg_scan *s, mg_span in, mg_str name)
     uint64_t kvmin = c.lenw + 1 + 4 + 1, timin = c.lenw + 4 + 4 + 8, a, b;
     if (__builtin_mul_overflow(nkv, kvmin, &a) || __builtin_mul_overflow(nt, timin, &b) || a + b < a ||
         a + b > mg_rd_left(&c.r)) {
-        gg_find(&c, 8, "%llu tensors and %llu metadata pairs cannot fit in the %llu bytes left",
-                (unsigned long long)nt, (unsigned long long)nkv, (unsigned long long)mg_rd_left(&c.r));
+        gg_find(&c, 8, "%llu tensors and %llu metadata pairs cannot fit in the %llu bytes left", (unsigned long long)nt,
+                (unsigned long long)nkv, (unsigned long long)mg_rd_left(&c.r));
         return 0;
     }
     mg_vec keys, names;

@@ -56,10 +56,10 @@ static int hdf5_probe(mg_span data, mg_str name)
 }
 
 enum {
-    H5_MAX_CHUNKS = 4096,     /* header chunks of one object */
-    H5_MAX_BTREE = 1u << 20,  /* B-tree and symbol nodes per file */
-    H5_MAX_PROBLEMS = 4,      /* structure problems reported per file */
-    H5_MAX_STR = 64u << 20,   /* largest attribute string we take */
+    H5_MAX_CHUNKS = 4096,    /* header chunks of one object */
+    H5_MAX_BTREE = 1u << 20, /* B-tree and symbol nodes per file */
+    H5_MAX_PROBLEMS = 4,     /* structure problems reported per file */
+    H5_MAX_STR = 64u << 20,  /* largest attribute string we take */
     H5_KERAS_ATTRS = 4,
 };
 
@@ -73,7 +73,7 @@ typedef struct h5_attr {
 typedef struct h5 {
     mg_scan *s;
     mg_span in;
-    uint64_t base; /* addresses are relative to it */
+    uint64_t base;   /* addresses are relative to it */
     unsigned so, sl; /* sizes of offsets and lengths */
     uint64_t undef;  /* the "undefined address" (all ones) */
     /* visited addresses: open addressing, sized to the budget */
@@ -118,12 +118,33 @@ static uint64_t h5_abs(const h5 *h, uint64_t addr)
     return addr <= UINT64_MAX - h->base ? h->base + addr : addr;
 }
 
-/* Adds addr to the visited set; 1 if it was new, 0 if seen, -1 if full. */
+static void h5_insert(uint64_t *tab, size_t cap, uint64_t key)
+{
+    size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+    while (tab[i] && tab[i] != key)
+        i = (i + 1) & (cap - 1);
+    tab[i] = key;
+}
+
+/* Adds addr to the visited set; 1 if it was new, 0 if seen, -1 when the
+ * set would pass its bound (twice the member limit) or the memory budget.
+ * The table starts small and doubles: most files have a few objects. */
 static int h5_visit(h5 *h, uint64_t addr)
 {
-    if (h->seen_n * 2 >= h->seen_cap)
-        return -1;
     uint64_t key = addr + 1; /* 0 marks an empty slot */
+    if (h->seen_n * 2 >= h->seen_cap) {
+        size_t cap = h->seen_cap ? h->seen_cap * 2 : 256;
+        if (h->seen_n >= 2 * (size_t)h->s->lim->max_members + 64)
+            return -1;
+        uint64_t *tab = mg_arena_calloc(&h->s->work, cap, sizeof(uint64_t));
+        if (!tab)
+            return -1;
+        for (size_t i = 0; i < h->seen_cap; i++)
+            if (h->seen[i])
+                h5_insert(tab, cap, h->seen[i]);
+        h->seen = tab;
+        h->seen_cap = cap;
+    }
     size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (h->seen_cap - 1);
     while (h->seen[i]) {
         if (h->seen[i] == key)
@@ -413,7 +434,8 @@ static void h5_snod(h5 *h, uint64_t addr)
 {
     size_t entry = 2 * (size_t)h->so + 24;
     if (h5_visit(h, addr) != 1) {
-        h5_bad(h, h5_abs(h, addr), "group symbol node %llu is reached twice or past the limit", (unsigned long long)addr);
+        h5_bad(h, h5_abs(h, addr), "group symbol node %llu is reached twice or past the limit",
+               (unsigned long long)addr);
         return;
     }
     mg_span hd = h5_at(h, addr, 8);
@@ -516,16 +538,18 @@ static void h5_message(h5 *h, unsigned type, unsigned flags, mg_span m, uint64_t
         if (root && m.len >= 2 + (size_t)h->so) {
             size_t at = 2 + ((m.p[1] & 1) ? 2 : 0);
             if (at + h->so <= m.len && mg_le(m.p + at, h->so) != h->undef)
-                h5_bad(h, abs, "root attributes are in dense storage (fractal heap), which this reader does not read: "
-                               "a Keras config there would go unchecked");
+                h5_bad(h, abs,
+                       "root attributes are in dense storage (fractal heap), which this reader does not read: "
+                       "a Keras config there would go unchecked");
         }
         break;
     case 0x02: /* link info: dense links */
         if (m.len >= 2 + (size_t)h->so) {
             size_t at = 2 + ((m.p[1] & 1) ? 8 : 0);
             if (at + h->so <= m.len && mg_le(m.p + at, h->so) != h->undef)
-                h5_bad(h, abs, "a group keeps its links in dense storage (fractal heap), which this reader does not "
-                               "walk: members below it were not checked");
+                h5_bad(h, abs,
+                       "a group keeps its links in dense storage (fractal heap), which this reader does not "
+                       "walk: members below it were not checked");
         }
         break;
     case 0x06:
@@ -717,14 +741,6 @@ static int hdf5_scan(mg_scan *s, mg_span in, mg_str name)
     uint64_t root;
     if (h5_superblock(&h, sig, &root) != 0)
         return 0;
-    /* visited set sized to the member limit (two slots per object) */
-    size_t cap = 1024;
-    while (cap < 2 * (size_t)s->lim->max_members && cap < ((size_t)1 << 22))
-        cap <<= 1;
-    h.seen = mg_arena_calloc(&s->work, cap, sizeof(uint64_t));
-    if (!h.seen)
-        return mg_limit(s, MG_LIM_MEMORY, 0, "the memory limit was reached");
-    h.seen_cap = cap;
     mg_vec_init(&h.todo, sizeof(uint64_t), &s->mem);
     h5_object(&h, root, 1);
     /* the rest of the tree: only external storage is looked for there */

@@ -158,7 +158,7 @@ static int kr_denyname(const char *name)
 
 /* ---- the walk ---- */
 
-enum { KW_MAX_DEPTH = 256, KW_MAX_NODES = 4000000, KW_MAX_SEEN = 256, KW_JSON_COST = 24 };
+enum { KW_MAX_DEPTH = 256, KW_MAX_NODES = 4000000, KW_SEEN_SLOTS = 4096, KW_JSON_COST = 24 };
 
 typedef struct kw {
     mg_scan *s;
@@ -166,8 +166,8 @@ typedef struct kw {
     uint64_t base; /* offset of the JSON in the scanned input */
     size_t nodes;
     int stopped;
-    int in_lambda; /* inside a Lambda layer's config: its bytecode is already reported */
-    const char *seen[KW_MAX_SEEN];
+    int in_lambda;     /* inside a Lambda layer's config: its bytecode is already reported */
+    const char **seen; /* KW_SEEN_SLOTS distinct findings, in the arena */
     size_t nseen;
 } kw;
 
@@ -184,17 +184,32 @@ static uint64_t kw_where(const kw *k, const char *needle)
 }
 
 /* 1 the first time `key` is reported for this config: a model with a
- * hundred custom layers of one class gets one finding, not a hundred. */
+ * hundred custom layers of one class gets one finding, not a hundred. The
+ * set is a small open-addressing table; once it or the file's findings are
+ * full, nothing more is reported (the report would drop it anyway). */
 static int kw_first(kw *k, const char *key)
 {
-    for (size_t i = 0; i < k->nseen; i++)
+    mg_file_rec *f = k->s->out;
+    if (f->findings.n >= k->s->lim->max_findings) {
+        f->summarised = 1;
+        return 0;
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = key; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    size_t i = (size_t)h & (KW_SEEN_SLOTS - 1);
+    while (k->seen[i]) {
         if (strcmp(k->seen[i], key) == 0)
             return 0;
-    if (k->nseen < KW_MAX_SEEN) {
-        char *c = mg_arena_strndup(&k->s->work, key, strlen(key));
-        if (c)
-            k->seen[k->nseen++] = c;
+        i = (i + 1) & (KW_SEEN_SLOTS - 1);
     }
+    if (k->nseen >= KW_SEEN_SLOTS / 2)
+        return 0;
+    char *c = mg_arena_strndup(&k->s->work, key, strlen(key));
+    if (!c)
+        return 0;
+    k->seen[i] = c;
+    k->nseen++;
     return 1;
 }
 
@@ -221,8 +236,7 @@ static void kw_dangerous(kw *k, const char *module, const char *name, const char
     if (!kw_first(k, key))
         return;
     mg_find(k->s, "MG-KERAS-100", kw_where(k, name), key + 4,
-            "the config names `%s.%s`: %s; Keras imports it while loading the model, safe_mode or not", m, nm,
-            why);
+            "the config names `%s.%s`: %s; Keras imports it while loading the model, safe_mode or not", m, nm, why);
 }
 
 static void kw_unknown(kw *k, const char *module, const char *name, const char *why)
@@ -309,7 +323,7 @@ static void kw_judge(kw *k, const char *module, const char *name, int is_fn)
                    "code) and calls the class's from_config");
 }
 
-static void kw_value(kw *k, json_t *v, unsigned depth, const char *key);
+static void kw_value(kw *k, json_t *v, unsigned depth);
 
 /* Lambda layers: Keras 2 writes "function": [base64 marshal, defaults,
  * closure] with "function_type": "lambda", or a name with "function_type":
@@ -438,8 +452,8 @@ static void kw_tfop(kw *k, json_t *cfg)
         return;
     static const char *const py[] = {"py_function", "numpy_function", "compat.v1.py_func", "load_library",
                                      "load_op_library"};
-    static const char *const io[] = {"io.", "compat.v1.io.", "io.gfile.", "compat.v1.gfile.", "summary.",
-                                     "saved_model."};
+    static const char *const io[] = {"io.",      "compat.v1.io.", "io.gfile.", "compat.v1.gfile.",
+                                     "summary.", "saved_model."};
     char f[200];
     kw_clip(f, sizeof f, fn);
     for (size_t i = 0; i < sizeof py / sizeof py[0]; i++)
@@ -541,15 +555,11 @@ static void kw_named_callable(kw *k, json_t *v, unsigned depth)
         if (!kr_known(n))
             kw_unknown(k, NULL, n, "a custom loss or metric function; compiling the model needs it from user code");
     } else if (json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach (v, i, e)
-            kw_named_callable(k, e, depth + 1);
+        for (size_t i = 0; i < json_array_size(v); i++)
+            kw_named_callable(k, json_array_get(v, i), depth + 1);
     } else if (json_is_object(v) && !json_object_get(v, "class_name")) {
-        const char *key;
-        json_t *e;
-        json_object_foreach (v, key, e)
-            kw_named_callable(k, e, depth + 1);
+        for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it))
+            kw_named_callable(k, json_object_iter_value(it), depth + 1);
     }
 }
 
@@ -574,15 +584,13 @@ static int kw_budget(kw *k, unsigned depth)
     return 1;
 }
 
-static void kw_value(kw *k, json_t *v, unsigned depth, const char *key)
+static void kw_value(kw *k, json_t *v, unsigned depth)
 {
     if (!kw_budget(k, depth))
         return;
     if (json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach (v, i, e)
-            kw_value(k, e, depth + 1, key);
+        for (size_t i = 0; i < json_array_size(v); i++)
+            kw_value(k, json_array_get(v, i), depth + 1);
         return;
     }
     if (!json_is_object(v))
@@ -593,17 +601,16 @@ static void kw_value(kw *k, json_t *v, unsigned depth, const char *key)
         const char *cls = jstr(v, "class_name");
         lambda = cls && strcmp(cls, "Lambda") == 0;
     }
-    const char *ck;
-    json_t *e;
     int saved = k->in_lambda;
     k->in_lambda |= lambda;
-    json_object_foreach (v, ck, e) {
+    for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+        const char *ck = json_object_iter_key(it);
+        json_t *e = json_object_iter_value(it);
         if (strcmp(ck, "loss") == 0 || strcmp(ck, "metrics") == 0 || strcmp(ck, "weighted_metrics") == 0)
             kw_named_callable(k, e, 0);
-        kw_value(k, e, depth + 1, ck);
+        kw_value(k, e, depth + 1);
     }
     k->in_lambda = saved;
-    (void)key;
 }
 
 void mg_keras_config(mg_scan *s, mg_span json, uint64_t offset)
@@ -617,6 +624,12 @@ void mg_keras_config(mg_scan *s, mg_span json, uint64_t offset)
         return;
     }
     kw k = {.s = s, .text = json, .base = offset};
+    k.seen = mg_arena_calloc(&s->work, KW_SEEN_SLOTS, sizeof *k.seen);
+    if (!k.seen) {
+        mg_mem_release(&s->mem, (size_t)cost);
+        mg_limit(s, MG_LIM_MEMORY, offset, "the memory limit was reached");
+        return;
+    }
     json_error_t err;
     json_t *root = json_loadb((const char *)json.p, json.len, JSON_REJECT_DUPLICATES, &err);
     if (!root && strstr(err.text, "duplicate")) {
@@ -641,7 +654,7 @@ void mg_keras_config(mg_scan *s, mg_span json, uint64_t offset)
         kw_clip(v, sizeof v, ver);
         mg_fact(s, "keras_version", v);
     }
-    kw_value(&k, root, 0, NULL);
+    kw_value(&k, root, 0);
 out:
     json_decref(root);
     mg_mem_release(&s->mem, (size_t)cost);

@@ -1018,8 +1018,12 @@ static int collect_reads(pm *m, size_t off)
         }
         if (++n > m->s->lim->max_pickle_ops)
             break;
-        if ((n & 0xfffff) == 0 && mg_scan_expired(m->s, off))
-            break;
+        if ((n & 0xfffff) == 0) {
+            if (mg_scan_expired(m->s, off))
+                break;
+            if (off > (1u << 20))
+                mg_release(m->s, in, off - (1u << 20));
+        }
         size_t next = skip_op(in, off);
         if (!next)
             break;
@@ -1579,7 +1583,9 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
     size_t off = (size_t)start;
     if (off > in.len)
         off = in.len;
+    mg_release_reset(s);
     collect_reads(&m, off);
+    mg_release_reset(s); /* pass 2 reads the same pages again */
     op o;
     enum lex_err e = LEX_OK;
     while (!m.oom) {

@@ -24,6 +24,7 @@
  * touched, so a 16 GB file costs the same as a 16 KB one.
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,16 +56,25 @@ static const struct {
     const char *name;
     unsigned bits;
 } st_dtypes[] = {
-    {"BOOL", 8},    {"U8", 8},      {"I8", 8},      {"F8_E5M2", 8},  {"F8_E4M3", 8},  {"F8_E8M0", 8}, {"I16", 16},
-    {"U16", 16},    {"F16", 16},    {"BF16", 16},   {"I32", 32},     {"U32", 32},     {"F32", 32},    {"C64", 64},
-    {"F64", 64},    {"I64", 64},    {"U64", 64},    {"F4", 4},       {"F6_E2M3", 6},  {"F6_E3M2", 6},
+    {"BOOL", 8}, {"U8", 8},   {"I8", 8},    {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
+    {"U16", 16}, {"F16", 16}, {"BF16", 16}, {"I32", 32},    {"U32", 32},    {"F32", 32},    {"C64", 64},
+    {"F64", 64}, {"I64", 64}, {"U64", 64},  {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6},
 };
 
 static int st_probe(mg_span head, mg_str name)
 {
     (void)name;
-    if (head.len < 10 || head.p[8] != '{')
+    if (head.len < 10)
         return 0;
+    if (head.p[8] != '{') {
+        /* JSON whitespace before the '{': the spec forbids it, but it is
+         * still a safetensors header to report, not an unknown file */
+        size_t i = 8;
+        while (i < head.len && i < 24 && (head.p[i] == ' ' || head.p[i] == '\n' || head.p[i] == '\t'))
+            i++;
+        uint64_t n = mg_le(head.p, 8);
+        return i > 8 && i < head.len && head.p[i] == '{' && n > i - 8 && n <= ST_MAX_HEADER ? 60 : 0;
+    }
     uint64_t n = mg_le(head.p, 8);
     if (n < 2 || n > ST_MAX_HEADER)
         return 40; /* '{' after 8 bytes but an absurd length: ours to report */
@@ -78,8 +88,7 @@ static int st_probe(mg_span head, mg_str name)
 }
 
 /* Reports a finding unless this file already has many (then counts it). */
-__attribute__((format(printf, 4, 5))) static void st_find(st_ctx *c, const char *id, uint64_t off, const char *fmt,
-                                                          ...)
+__attribute__((format(printf, 4, 5))) static void st_find(st_ctx *c, const char *id, uint64_t off, const char *fmt, ...)
 {
     if (c->nfind >= ST_MAX_FINDINGS) {
         c->skipped++;
@@ -265,7 +274,8 @@ static int st_cmp(const void *a, const void *b)
  */
 static void st_layout(st_ctx *c, st_tensor *t, size_t n, int complete)
 {
-    qsort(t, n, sizeof *t, st_cmp);
+    if (n > 1)
+        qsort(t, n, sizeof *t, st_cmp);
     uint64_t at = 0;
     const char *prev = NULL;
     for (size_t i = 0; i < n; i++) {

@@ -50,7 +50,8 @@ void *mg_arena_alloc(mg_arena *a, size_t n)
     if (need < n)
         return NULL;
     if (!a->head || need > a->cap - a->used) {
-        size_t csize = need > ARENA_MIN_CHUNK ? need : ARENA_MIN_CHUNK;
+        size_t minc = a->min_chunk ? a->min_chunk : ARENA_MIN_CHUNK;
+        size_t csize = need > minc ? need : minc;
         /* grow chunk sizes with the arena so big scans make few mallocs */
         if (a->total / 4 > csize && a->total / 4 < 4u * 1024 * 1024)
             csize = a->total / 4;

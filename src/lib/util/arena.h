@@ -30,6 +30,7 @@ typedef struct mg_arena {
     mg_arena_chunk *head;
     size_t used, cap; /* in the head chunk */
     size_t total;     /* bytes of all chunks, released on free */
+    size_t min_chunk; /* first chunk size (0: 16 KiB); small for per-file records */
 } mg_arena;
 
 void mg_arena_init(mg_arena *a, mg_mem *mem);

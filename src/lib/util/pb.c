@@ -74,7 +74,7 @@ int mg_pb_next(mg_pb *r, mg_pb_field *f)
     case MG_PB_I32: {
         size_t n = wire == MG_PB_I64 ? 8 : 4;
         if (n > r->s.len - r->off) /* the fixed value runs past the end */
-            return pb_fail(r, MG_PB_TRUNCATED, vat);
+            return pb_fail(r, MG_PB_TRUNCATED, at);
         f->v = mg_le(r->s.p + r->off, (unsigned)n);
         r->off += n;
         break;
@@ -84,9 +84,10 @@ int mg_pb_next(mg_pb *r, mg_pb_field *f)
         e = mg_pb_varint(r->s, &r->off, &len);
         if (e != MG_PB_OK)
             return pb_fail(r, e, vat);
-        /* the declared length must fit in what is left of this message */
+        /* the declared length must fit in what is left of this message
+         * (the error points at the field's tag) */
         if (len > (uint64_t)(r->s.len - r->off))
-            return pb_fail(r, MG_PB_TRUNCATED, vat);
+            return pb_fail(r, MG_PB_TRUNCATED, at);
         f->bytes = (mg_span){r->s.p + r->off, (size_t)len};
         vat = r->off;
         r->off += (size_t)len;

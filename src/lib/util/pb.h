@@ -37,11 +37,11 @@ enum mg_pb_err {
 };
 
 typedef struct mg_pb {
-    mg_span s;      /* the message's bytes */
-    size_t off;     /* cursor, relative to s */
-    uint64_t base;  /* absolute offset of s.p[0] in the scanned input */
-    unsigned depth; /* 0 for the outermost message */
-    int err;        /* enum mg_pb_err, sticky */
+    mg_span s;       /* the message's bytes */
+    size_t off;      /* cursor, relative to s */
+    uint64_t base;   /* absolute offset of s.p[0] in the scanned input */
+    unsigned depth;  /* 0 for the outermost message */
+    int err;         /* enum mg_pb_err, sticky */
     uint64_t err_at; /* absolute offset of the first error */
 } mg_pb;
 
