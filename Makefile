@@ -23,7 +23,7 @@ CLI_SRC := $(wildcard src/cli/*.c)
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
 RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)
-GEN_SRC := $(patsubst src/lib/rules/%,build/gen/data_%.c,$(RULES_DATA))
+GEN_SRC := $(patsubst src/lib/rules/%,build/gen/data_%.c,$(RULES_DATA)) build/gen/data_index.c
 LIBS := -ljansson -lcrypto -lz -larchive -lyaml -lpthread
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
@@ -38,6 +38,11 @@ TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(INC) $(SAN)
 build/gen/data_%.c: src/lib/rules/% mk/embed.sh
 	@mkdir -p $(@D)
 	mk/embed.sh mg_data_$(subst .,_,$*) $< > $@
+
+# every embedded data file, so the rules version covers all of them
+build/gen/data_index.c: $(RULES_DATA) mk/embed.sh Makefile
+	@mkdir -p $(@D)
+	mk/embed.sh --index $(foreach f,$(RULES_DATA),mg_data_$(subst .,_,$(notdir $(f)))) > $@
 
 # ---- release ----
 REL_OBJ := $(patsubst %.c,build/release/obj/%.o,$(LIB_SRC) $(GEN_SRC))
@@ -117,7 +122,10 @@ bench: all
 	bench/run.sh
 
 fixtures: deps deps-fixtures
-	/usr/bin/python3 tests/corpus/make_pickle_fixtures.py tests/corpus/pickle
+	@for g in tests/corpus/make_*_fixtures.py; do \
+	  n=$${g#tests/corpus/make_}; n=$${n%_fixtures.py}; \
+	  echo "$$g -> tests/corpus/$$n"; /usr/bin/python3 $$g tests/corpus/$$n || exit 1; \
+	done
 
 install: all
 	install -D -m 0755 build/release/modelgate $(DESTDIR)/usr/local/bin/modelgate

@@ -3,6 +3,8 @@
  * one place, with their defaults (ClamAV's lesson: one struct, not constants
  * scattered through parsers).
  */
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +32,27 @@ void mg_options_default(mg_options *o)
     o->hash_files = 1;
 }
 
+extern const struct {
+    const char *text;
+    const size_t *len;
+} mg_data_index[];
+
+/* "<pickle rules version>+<digest of every rules data file>": operator and
+ * layer lists change verdicts too, so stored verdicts must see them change. */
+static void make_rules_version(mg_engine *e)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned int n = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && mg_data_index[i].text; i++)
+        ok = EVP_DigestUpdate(ctx, mg_data_index[i].text, *mg_data_index[i].len);
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &n);
+    EVP_MD_CTX_free(ctx);
+    snprintf(e->rules_version, sizeof e->rules_version, "%s+%02x%02x%02x%02x%02x%02x", mg_rules_version(e->rules),
+             ok ? md[0] : 0, ok ? md[1] : 0, ok ? md[2] : 0, ok ? md[3] : 0, ok ? md[4] : 0, ok ? md[5] : 0);
+}
+
 int mg_engine_new(mg_engine **out, const mg_options *opts, char *err, size_t errlen)
 {
     if (!out)
@@ -50,6 +73,7 @@ int mg_engine_new(mg_engine **out, const mg_options *opts, char *err, size_t err
         free(e);
         return rc;
     }
+    make_rules_version(e);
     *out = e;
     return MG_OK;
 }
@@ -62,10 +86,7 @@ void mg_engine_free(mg_engine *e)
     free(e);
 }
 
-const char *mg_engine_rules_version(const mg_engine *e)
-{
-    return mg_rules_version(e->rules);
-}
+const char *mg_engine_rules_version(const mg_engine *e) { return e->rules_version; }
 
 uint64_t mg_now_ms(void)
 {

@@ -40,6 +40,7 @@ extern const size_t mg_data_pickle_rules_len;
 struct mg_engine {
     mg_options opts;
     mg_rules *rules;
+    char rules_version[96];
 };
 
 typedef struct mg_file_rec {

@@ -1,0 +1,5 @@
+
+
+tHashTableV2
+(
+initInitializeTableFromTextFileV2t"í

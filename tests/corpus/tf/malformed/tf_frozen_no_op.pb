@@ -1,0 +1,6 @@
+
+
+xPlaceholder
+
+
+no_op_here"í
