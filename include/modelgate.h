@@ -212,9 +212,9 @@ const char *mg_policy_name(size_t i);
 
 /* What the caller knows about the model beyond its files. */
 typedef struct mg_model_info {
-    const char *model_uri;   /* as given: path, file://, hf://, https://huggingface.co/..., s3:// */
-    const char *license;     /* license given by the caller, used when the files name none (or NULL) */
-    const char *uuid;        /* report uuid (the caller's: the library has no randomness) */
+    const char *model_uri;               /* as given: path, file://, hf://, https://huggingface.co/..., s3:// */
+    const char *license;                 /* license given by the caller, used when the files name none (or NULL) */
+    const char *uuid;                    /* report uuid (the caller's: the library has no randomness) */
     const char *created_at, *updated_at; /* RFC 3339 UTC with microseconds */
     /* baseline: file path -> sha256 of the last ALLOWED scan of this model
      * version (for "Model Is Unchanged Since Approval"); n == 0 when none */
@@ -232,7 +232,7 @@ typedef struct mg_violation {
     const char *policy_id;
     const char *policy_name;
     mg_severity severity;
-    int blocking;                  /* counts toward BLOCKED */
+    int blocking; /* counts toward BLOCKED */
     const char *description;
     const char *const *steps;
     size_t nsteps;
@@ -246,8 +246,7 @@ typedef struct mg_violation {
 typedef struct mg_evaluation mg_evaluation;
 
 /* Judges a report against a policy set. */
-int mg_evaluate(mg_evaluation **out, const mg_report *report, const mg_policy *policy,
-                const mg_model_info *info);
+int mg_evaluate(mg_evaluation **out, const mg_report *report, const mg_policy *policy, const mg_model_info *info);
 void mg_evaluation_free(mg_evaluation *ev);
 const char *mg_evaluation_outcome(const mg_evaluation *ev); /* ALLOWED, BLOCKED, ERROR */
 size_t mg_evaluation_violation_count(const mg_evaluation *ev);
@@ -263,8 +262,8 @@ const char *mg_evaluation_field(const mg_evaluation *ev, const char *name);
 /* The report document of report.md as JSON text (malloc'd, caller frees).
  * flags: MG_JSON_GLOBALS adds every pickle import per file. */
 enum { MG_JSON_GLOBALS = 1 };
-char *mg_report_json(const mg_report *report, const mg_evaluation *ev, const mg_policy *policy,
-                     const mg_engine *engine, const mg_model_info *info, unsigned flags);
+char *mg_report_json(const mg_report *report, const mg_evaluation *ev, const mg_policy *policy, const mg_engine *engine,
+                     const mg_model_info *info, unsigned flags);
 
 #ifdef __cplusplus
 }

@@ -132,13 +132,20 @@ typedef struct scan_args {
 static int parse_args(int argc, char **argv, scan_args *a)
 {
     static const struct option opts[] = {
-        {"format", required_argument, 0, 'f'},     {"output", required_argument, 0, 'o'},
-        {"show-globals", no_argument, 0, 'g'},     {"quiet", no_argument, 0, 'q'},
-        {"threads", required_argument, 0, 'j'},    {"no-hash", no_argument, 0, 'H'},
-        {"max-memory", required_argument, 0, 'M'}, {"max-time", required_argument, 0, 'T'},
-        {"max-depth", required_argument, 0, 'D'},  {"help", no_argument, 0, 'h'},
-        {"rules", required_argument, 0, 'R'},      {"policy", required_argument, 0, 'p'},
-        {"license", required_argument, 0, 'L'},    {"baseline", required_argument, 0, 'B'},
+        {"format", required_argument, 0, 'f'},
+        {"output", required_argument, 0, 'o'},
+        {"show-globals", no_argument, 0, 'g'},
+        {"quiet", no_argument, 0, 'q'},
+        {"threads", required_argument, 0, 'j'},
+        {"no-hash", no_argument, 0, 'H'},
+        {"max-memory", required_argument, 0, 'M'},
+        {"max-time", required_argument, 0, 'T'},
+        {"max-depth", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
+        {"rules", required_argument, 0, 'R'},
+        {"policy", required_argument, 0, 'p'},
+        {"license", required_argument, 0, 'L'},
+        {"baseline", required_argument, 0, 'B'},
         {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
@@ -150,15 +157,33 @@ static int parse_args(int argc, char **argv, scan_args *a)
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:o:gqj:hp:", opts, NULL)) != -1) {
         switch (c) {
-        case 'f': a->format = optarg; break;
-        case 'o': a->output = optarg; break;
-        case 'g': a->show_globals = 1; break;
-        case 'q': a->quiet = 1; break;
-        case 'H': a->mo.hash_files = 0; break;
-        case 'R': a->rules_path = optarg; break;
-        case 'p': a->policy_path = optarg; break;
-        case 'L': a->license = optarg; break;
-        case 'B': a->baseline_path = optarg; break;
+        case 'f':
+            a->format = optarg;
+            break;
+        case 'o':
+            a->output = optarg;
+            break;
+        case 'g':
+            a->show_globals = 1;
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case 'H':
+            a->mo.hash_files = 0;
+            break;
+        case 'R':
+            a->rules_path = optarg;
+            break;
+        case 'p':
+            a->policy_path = optarg;
+            break;
+        case 'L':
+            a->license = optarg;
+            break;
+        case 'B':
+            a->baseline_path = optarg;
+            break;
         case 'j':
             if (parse_u64(optarg, &v) || v < 1 || v > 64)
                 goto bad_value;
@@ -179,8 +204,12 @@ static int parse_args(int argc, char **argv, scan_args *a)
                 goto bad_value;
             a->mo.limits.max_depth = (uint32_t)v;
             break;
-        case 'h': help_scan(stdout); return 1;
-        default: help_scan(stderr); return -1;
+        case 'h':
+            help_scan(stdout);
+            return 1;
+        default:
+            help_scan(stderr);
+            return -1;
         }
     }
     if (optind >= argc) {
@@ -220,7 +249,9 @@ static int write_report(const scan_args *a, out_format fmt, scan_view *view)
         return -1;
     }
     view->color = !a->output && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-    int rc = fmt == FMT_JSON ? write_json(out, view) : fmt == FMT_SARIF ? write_sarif(out, view) : write_text(out, view);
+    int rc = fmt == FMT_JSON    ? write_json(out, view)
+             : fmt == FMT_SARIF ? write_sarif(out, view)
+                                : write_text(out, view);
     if (fflush(out) != 0)
         rc = -1;
     if (out != stdout && fclose(out) != 0)
@@ -278,7 +309,7 @@ static int run(const scan_args *a, out_format fmt, char **paths, int npaths, con
     view.show_globals = a->show_globals;
     view.quiet = a->quiet;
     view.outcome = mg_evaluation_outcome(ev);
-    code = strcmp(view.outcome, "ALLOWED") == 0 ? EXIT_ALLOWED
+    code = strcmp(view.outcome, "ALLOWED") == 0   ? EXIT_ALLOWED
            : strcmp(view.outcome, "BLOCKED") == 0 ? EXIT_BLOCKED
                                                   : EXIT_ERROR;
     if (write_report(a, fmt, &view) != 0)

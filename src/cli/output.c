@@ -130,9 +130,8 @@ static void print_violations(FILE *out, const scan_view *v, int warnings)
     size_t n = warnings ? mg_evaluation_warning_count(v->ev) : mg_evaluation_violation_count(v->ev);
     for (size_t i = 0; i < n; i++) {
         const mg_violation *vi = warnings ? mg_evaluation_warning(v->ev, i) : mg_evaluation_violation(v->ev, i);
-        fprintf(out, "\n%s%s%s %s: %s\n", v->color ? sev_color(vi->severity) : "",
-                warnings ? "warning" : "VIOLATION", v->color ? "\033[0m" : "", mg_severity_name(vi->severity),
-                vi->policy_name);
+        fprintf(out, "\n%s%s%s %s: %s\n", v->color ? sev_color(vi->severity) : "", warnings ? "warning" : "VIOLATION",
+                v->color ? "\033[0m" : "", mg_severity_name(vi->severity), vi->policy_name);
         for (size_t k = 0; k < vi->nissues; k++) {
             fputs("  - ", out);
             put_safe(out, vi->compliance_issues[k]);
@@ -159,9 +158,8 @@ int write_text(FILE *out, const scan_view *v)
         nfind += mg_report_file(v->report, i)->nfindings;
     fprintf(out, "%s%s%s  ", on, v->outcome, off);
     put_safe(out, v->model_uri);
-    fprintf(out, "  (%zu file%s, %zu finding%s, threshold %s, rules %s)\n", nfiles, nfiles == 1 ? "" : "s",
-            nfind, nfind == 1 ? "" : "s", mg_evaluation_field(v->ev, "global_threshold_snapshot"),
-            v->rules_version);
+    fprintf(out, "  (%zu file%s, %zu finding%s, threshold %s, rules %s)\n", nfiles, nfiles == 1 ? "" : "s", nfind,
+            nfind == 1 ? "" : "s", mg_evaluation_field(v->ev, "global_threshold_snapshot"), v->rules_version);
     if (v->quiet)
         return 0;
     print_violations(out, v, 0);

@@ -86,7 +86,10 @@ void mg_engine_free(mg_engine *e)
     free(e);
 }
 
-const char *mg_engine_rules_version(const mg_engine *e) { return e->rules_version; }
+const char *mg_engine_rules_version(const mg_engine *e)
+{
+    return e->rules_version;
+}
 
 uint64_t mg_now_ms(void)
 {

@@ -9,7 +9,10 @@
 
 #include "internal.h"
 
-static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
 
 static json_t *violation_json(const mg_violation *v)
 {
@@ -23,8 +26,7 @@ static json_t *violation_json(const mg_violation *v)
                                             str_or_null(v->issues_by_file[i].threat)));
     return json_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:s}, s:o, s:o}", "policy_name", v->policy_name, "policy_id",
                      v->policy_id, "severity", mg_severity_name(v->severity), "remediation", "description",
-                     v->description, "steps", steps, "url", v->url, "compliance_issues", issues, "issues_by_file",
-                     by);
+                     v->description, "steps", steps, "url", v->url, "compliance_issues", issues, "issues_by_file", by);
 }
 
 static json_t *violations_json(const mg_evaluation *ev, int warnings)
@@ -34,8 +36,8 @@ static json_t *violations_json(const mg_evaluation *ev, int warnings)
         return json_null(); /* report.md: null when none */
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, violation_json(warnings ? mg_evaluation_warning(ev, i)
-                                                         : mg_evaluation_violation(ev, i)));
+        json_array_append_new(a,
+                              violation_json(warnings ? mg_evaluation_warning(ev, i) : mg_evaluation_violation(ev, i)));
     return a;
 }
 
@@ -46,12 +48,12 @@ static json_t *file_json(const mg_file *f, unsigned flags)
         const mg_finding *d = &f->findings[i];
         json_array_append_new(findings, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "threat", d->threat,
                                                   "severity", mg_severity_name(d->severity), "message", d->message,
-                                                  "offset", (json_int_t)d->offset, "location", d->location,
-                                                  "module", d->module, "operator", d->op));
+                                                  "offset", (json_int_t)d->offset, "location", d->location, "module",
+                                                  d->module, "operator", d->op));
     }
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "path", f->path, "format", f->format, "size",
-                          (json_int_t)f->size, "sha256", f->sha256, "status", mg_file_status_name(f->status),
-                          "findings", findings);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "path", f->path, "format", f->format, "size", (json_int_t)f->size,
+                  "sha256", f->sha256, "status", mg_file_status_name(f->status), "findings", findings);
     if (f->status == MG_FILE_ERROR)
         json_object_set_new(o, "error", json_string(f->error));
     if (f->nfacts) {

@@ -59,7 +59,10 @@ static const char *uuid_of(mg_arena *a, const char *text)
                            md[14], md[15]);
 }
 
-static const char *dup_range(mg_arena *a, const char *p, size_t n) { return mg_arena_strndup(a, p, n); }
+static const char *dup_range(mg_arena *a, const char *p, size_t n)
+{
+    return mg_arena_strndup(a, p, n);
+}
 
 /* hf://ns/name[@rev] and https://huggingface.co/ns/name[/tree|resolve/rev]. */
 static int parse_hub(mg_evaluation *ev, const char *uri)
@@ -153,10 +156,18 @@ static const char *norm_license(mg_arena *a, const char *in)
     static const struct {
         const char *from, *to;
     } alias[] = {
-        {"apache-2", "apache-2.0"},       {"apache", "apache-2.0"},          {"apache-license-2.0", "apache-2.0"},
-        {"apache2", "apache-2.0"},        {"apache-2.0-license", "apache-2.0"}, {"mit-license", "mit"},
-        {"bsd-3", "bsd-3-clause"},        {"bsd-2", "bsd-2-clause"},         {"bsd", "bsd-3-clause"},
-        {"cc0", "cc0-1.0"},               {"cc-by-4", "cc-by-4.0"},          {"the-unlicense", "unlicense"},
+        {"apache-2", "apache-2.0"},
+        {"apache", "apache-2.0"},
+        {"apache-license-2.0", "apache-2.0"},
+        {"apache2", "apache-2.0"},
+        {"apache-2.0-license", "apache-2.0"},
+        {"mit-license", "mit"},
+        {"bsd-3", "bsd-3-clause"},
+        {"bsd-2", "bsd-2-clause"},
+        {"bsd", "bsd-3-clause"},
+        {"cc0", "cc0-1.0"},
+        {"cc-by-4", "cc-by-4.0"},
+        {"the-unlicense", "unlicense"},
     };
     char buf[128];
     size_t n = 0;
@@ -393,9 +404,18 @@ void mg_evaluation_free(mg_evaluation *ev)
     free(ev);
 }
 
-const char *mg_evaluation_outcome(const mg_evaluation *ev) { return ev->outcome; }
-size_t mg_evaluation_violation_count(const mg_evaluation *ev) { return ev->violations.n; }
-size_t mg_evaluation_warning_count(const mg_evaluation *ev) { return ev->warnings.n; }
+const char *mg_evaluation_outcome(const mg_evaluation *ev)
+{
+    return ev->outcome;
+}
+size_t mg_evaluation_violation_count(const mg_evaluation *ev)
+{
+    return ev->violations.n;
+}
+size_t mg_evaluation_warning_count(const mg_evaluation *ev)
+{
+    return ev->warnings.n;
+}
 
 const mg_violation *mg_evaluation_violation(const mg_evaluation *ev, size_t i)
 {

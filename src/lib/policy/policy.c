@@ -27,75 +27,150 @@
 #define DOCS "docs/policies.md#"
 
 const mg_policy_def mg_policy_defs[MG_NPOLICIES] = {
-    {"load-time-code-execution", "Detected No Arbitrary Code Execution At Model Load Time", MG_SEV_CRITICAL,
-     MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_THREATS,
+    {"load-time-code-execution",
+     "Detected No Arbitrary Code Execution At Model Load Time",
+     MG_SEV_CRITICAL,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
      "Ensure that the model does not contain any potentially malicious operations",
      {"Ensure that the model does not contain any potentially malicious operations",
       "Use model formats that disallow arbitrary code execution", NULL},
      DOCS "detected-no-arbitrary-code-execution-at-model-load-time"},
-    {"load-time-suspicious-code", "Detected No Suspicious Code At Model Load Time", MG_SEV_HIGH,
-     MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_THREATS,
+    {"load-time-suspicious-code",
+     "Detected No Suspicious Code At Model Load Time",
+     MG_SEV_HIGH,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
      "Ensure that the model only references code that its framework needs to load it",
      {"Check the reported imports: each must be something the framework itself needs",
       "Re-export the weights to safetensors, which carries no code", NULL},
      DOCS "detected-no-suspicious-code-at-model-load-time"},
-    {"runtime-code-execution", "Detected No Arbitrary Code Execution At Model Runtime", MG_SEV_HIGH,
-     MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_THREATS,
+    {"runtime-code-execution",
+     "Detected No Arbitrary Code Execution At Model Runtime",
+     MG_SEV_HIGH,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
      "Ensure that the model does not run code or native libraries when it is used",
      {"Remove Lambda layers, Python callbacks, custom native operators and executables from the model",
       "Replace them with built-in layers and operators of the framework", NULL},
      DOCS "detected-no-arbitrary-code-execution-at-model-runtime"},
-    {"known-operators", "Model Uses Only Known Framework Operators", MG_SEV_MEDIUM, MG_POLICY_BLOCKING,
-     MG_SCOPE_ALL, PK_THREATS, "Ensure that the model uses only the operators and layers its framework ships",
+    {"known-operators",
+     "Model Uses Only Known Framework Operators",
+     MG_SEV_MEDIUM,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
+     "Ensure that the model uses only the operators and layers its framework ships",
      {"Replace custom operators and layers with built-in ones", "Or review the custom code and approve it explicitly",
       NULL},
      DOCS "model-uses-only-known-framework-operators"},
-    {"architectural-backdoor", "Detected No Architectural Backdoor", MG_SEV_HIGH, MG_POLICY_BLOCKING, MG_SCOPE_ALL,
-     PK_THREATS, "Ensure that the model graph has no path that routes a trigger around the model",
+    {"architectural-backdoor",
+     "Detected No Architectural Backdoor",
+     MG_SEV_HIGH,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
+     "Ensure that the model graph has no path that routes a trigger around the model",
      {"Inspect the graph for parallel branches that bypass the model", "Obtain the model from its original author",
       NULL},
      DOCS "detected-no-architectural-backdoor"},
-    {"well-formed", "Model Files Are Well-Formed", MG_SEV_HIGH, MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_THREATS,
+    {"well-formed",
+     "Model Files Are Well-Formed",
+     MG_SEV_HIGH,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
      "Ensure that every model file is well-formed and reads the same in every loader",
      {"Re-create the file with the framework's own save function",
       "Do not ship archives with duplicate, traversing or linked members", NULL},
      DOCS "model-files-are-well-formed"},
-    {"no-remote-code", "Model Does Not Require Remote Code", MG_SEV_HIGH, MG_POLICY_BLOCKING, MG_SCOPE_ALL,
-     PK_THREATS, "Ensure that the model can be loaded without trust_remote_code",
+    {"no-remote-code",
+     "Model Does Not Require Remote Code",
+     MG_SEV_HIGH,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_THREATS,
+     "Ensure that the model can be loaded without trust_remote_code",
      {"Remove auto_map and custom pipelines from the configuration",
       "Use an architecture supported by the library itself", NULL},
      DOCS "model-does-not-require-remote-code"},
-    {"approved-format", "Model Is Stored In Approved File Format", MG_SEV_MEDIUM, MG_POLICY_ALLOWING, MG_SCOPE_ALL,
-     PK_FORMAT, "Ensure that the model is stored in an approved file format",
-     {"Convert the weights to an approved format such as safetensors", NULL}, DOCS "model-is-stored-in-approved-file-format"},
-    {"license-exists", "License Exists", MG_SEV_MEDIUM, MG_POLICY_BLOCKING, MG_SCOPE_HUGGINGFACE, PK_LICENSE_EXISTS,
+    {"approved-format",
+     "Model Is Stored In Approved File Format",
+     MG_SEV_MEDIUM,
+     MG_POLICY_ALLOWING,
+     MG_SCOPE_ALL,
+     PK_FORMAT,
+     "Ensure that the model is stored in an approved file format",
+     {"Convert the weights to an approved format such as safetensors", NULL},
+     DOCS "model-is-stored-in-approved-file-format"},
+    {"license-exists",
+     "License Exists",
+     MG_SEV_MEDIUM,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_HUGGINGFACE,
+     PK_LICENSE_EXISTS,
      "Ensure that the model declares a license",
-     {"Add a license to the model card metadata or a LICENSE file", NULL}, DOCS "license-exists"},
-    {"license-valid", "License Is Valid For Use", MG_SEV_MEDIUM, MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_LICENSE_VALID,
+     {"Add a license to the model card metadata or a LICENSE file", NULL},
+     DOCS "license-exists"},
+    {"license-valid",
+     "License Is Valid For Use",
+     MG_SEV_MEDIUM,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_LICENSE_VALID,
      "Ensure that the model's license is approved for use",
      {"Use a model under an approved license", "Or ask an administrator to approve this license", NULL},
      DOCS "license-is-valid-for-use"},
-    {"org-not-blocked", "Organization Is Not Blocked", MG_SEV_CRITICAL, MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_ORG,
+    {"org-not-blocked",
+     "Organization Is Not Blocked",
+     MG_SEV_CRITICAL,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_ORG,
      "Ensure that the model does not come from a blocked organization",
-     {"Use a model from another organization", NULL}, DOCS "organization-is-not-blocked"},
-    {"model-not-blocked", "Model Is Not Blocked", MG_SEV_CRITICAL, MG_POLICY_BLOCKING, MG_SCOPE_ALL, PK_MODEL,
-     "Ensure that the model is not on the list of blocked models", {"Use another model", NULL},
+     {"Use a model from another organization", NULL},
+     DOCS "organization-is-not-blocked"},
+    {"model-not-blocked",
+     "Model Is Not Blocked",
+     MG_SEV_CRITICAL,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_MODEL,
+     "Ensure that the model is not on the list of blocked models",
+     {"Use another model", NULL},
      DOCS "model-is-not-blocked"},
-    {"unchanged-since-approval", "Model Is Unchanged Since Approval", MG_SEV_HIGH, MG_POLICY_BLOCKING, MG_SCOPE_ALL,
-     PK_UNCHANGED, "Ensure that the files of an approved model version have not changed since approval",
+    {"unchanged-since-approval",
+     "Model Is Unchanged Since Approval",
+     MG_SEV_HIGH,
+     MG_POLICY_BLOCKING,
+     MG_SCOPE_ALL,
+     PK_UNCHANGED,
+     "Ensure that the files of an approved model version have not changed since approval",
      {"Find out who changed the files and why", "Scan the changed model as a new version", NULL},
      DOCS "model-is-unchanged-since-approval"},
 };
 
-static const char *const default_formats[] = {"safetensors", "gguf", "onnx", "json", "hf-config",
-                                              "tokenizer-config", "safetensors-index", "yaml", "text",
-                                              "markdown", "license", "npy", NULL};
-static const char *const default_licenses[] = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "isc",
-                                               "cc0-1.0", "cc-by-4.0", "unlicense", NULL};
+static const char *const default_formats[] = {
+    "safetensors", "gguf",     "onnx",    "json", "hf-config", "tokenizer-config", "safetensors-index", "yaml",
+    "text",        "markdown", "license", "npy",  NULL};
+static const char *const default_licenses[] = {
+    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "isc", "cc0-1.0", "cc-by-4.0", "unlicense", NULL};
 
-size_t mg_policy_count(void) { return MG_NPOLICIES; }
-const char *mg_policy_id(size_t i) { return i < MG_NPOLICIES ? mg_policy_defs[i].id : NULL; }
-const char *mg_policy_name(size_t i) { return i < MG_NPOLICIES ? mg_policy_defs[i].name : NULL; }
+size_t mg_policy_count(void)
+{
+    return MG_NPOLICIES;
+}
+const char *mg_policy_id(size_t i)
+{
+    return i < MG_NPOLICIES ? mg_policy_defs[i].id : NULL;
+}
+const char *mg_policy_name(size_t i)
+{
+    return i < MG_NPOLICIES ? mg_policy_defs[i].name : NULL;
+}
 
 int mg_policy_index_by_name(const char *name)
 {
@@ -203,7 +278,10 @@ int mg_policy_default(mg_policy **out)
     return MG_OK;
 }
 
-const char *mg_policy_digest(const mg_policy *p) { return p->digest; }
+const char *mg_policy_digest(const mg_policy *p)
+{
+    return p->digest;
+}
 
 /* ---- YAML out ---- */
 
@@ -225,11 +303,12 @@ static char *to_yaml(const mg_policy *p, int comments)
     mg_buf b;
     mg_buf_init(&b, 1u << 20);
     if (comments)
-        mg_buf_addf(&b, "# modelgate policy file (docs/policies.md). Edit it and pass it back with\n"
-                        "# `modelgate scan --policy FILE`; check it with `modelgate policy check FILE`.\n"
-                        "# digest: %s\n"
-                        "# A violation blocks when its policy is BLOCKING and its severity is at or above\n"
-                        "# global_threshold (LOW < MEDIUM < HIGH < CRITICAL).\n",
+        mg_buf_addf(&b,
+                    "# modelgate policy file (docs/policies.md). Edit it and pass it back with\n"
+                    "# `modelgate scan --policy FILE`; check it with `modelgate policy check FILE`.\n"
+                    "# digest: %s\n"
+                    "# A violation blocks when its policy is BLOCKING and its severity is at or above\n"
+                    "# global_threshold (LOW < MEDIUM < HIGH < CRITICAL).\n",
                     p->digest);
     mg_buf_addf(&b, "global_threshold: %s\npolicies:\n", mg_severity_name(p->threshold));
     for (int i = 0; i < MG_NPOLICIES; i++) {
@@ -254,8 +333,14 @@ static char *to_yaml(const mg_policy *p, int comments)
     return b.p; /* ownership passes to the caller */
 }
 
-char *mg_policy_to_yaml(const mg_policy *p) { return to_yaml(p, 1); }
-char *mg_policy_to_yaml_canonical(const mg_policy *p) { return to_yaml(p, 0); }
+char *mg_policy_to_yaml(const mg_policy *p)
+{
+    return to_yaml(p, 1);
+}
+char *mg_policy_to_yaml_canonical(const mg_policy *p)
+{
+    return to_yaml(p, 0);
+}
 
 /* ---- YAML in ---- */
 
@@ -372,8 +457,7 @@ static int parse_root(pctx *c, mg_policy *p, yaml_node_t *root)
                 const char *id = scalar(pk);
                 int idx = id ? mg_policy_index_by_name(id) : -1;
                 if (idx < 0)
-                    return perr(c, pk, "unknown policy `%s` (see `modelgate policy show` for the ids)",
-                                id ? id : "?");
+                    return perr(c, pk, "unknown policy `%s` (see `modelgate policy show` for the ids)", id ? id : "?");
                 int rc = parse_policy(c, p, idx, yaml_document_get_node(c->doc, q->value));
                 if (rc)
                     return rc;

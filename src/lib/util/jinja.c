@@ -52,8 +52,8 @@
 
 #define JJ_MAX_LEN      (1u << 20) /* template bytes analysed */
 #define JJ_MAX_TOKENS   200000u
-#define JJ_MAX_DEPTH    80u    /* statement and expression nesting together */
-#define JJ_MAX_STR      65536u /* a folded constant longer than this is "built" */
+#define JJ_MAX_DEPTH    80u        /* statement and expression nesting together */
+#define JJ_MAX_STR      65536u     /* a folded constant longer than this is "built" */
 #define JJ_FOLD_BUDGET  (8u << 20) /* bytes of folded constants per template, all passes */
 #define JJ_MAX_LIST     4096u
 #define JJ_MAX_ARGS     16u
@@ -1029,6 +1029,10 @@ static void check_attr_name(jp *p, const jv *obj, const char *name, size_t n, ui
 /* A name given as a value (attr('x'), attribute='a.b'): constant or not. */
 static void check_attr_value(jp *p, const jv *obj, const jv *name, uint32_t pos, const char *how, int dotted)
 {
+    if (name->dunder) {
+        jj_exec(p, pos, how, "reaches Python internals: %s with a name that holds a Python internal name", how);
+        return;
+    }
     if (name->kind == J_STR) {
         size_t start = 0;
         for (size_t i = 0; i <= name->n; i++)
@@ -1050,6 +1054,10 @@ static void check_attr_value(jp *p, const jv *obj, const jv *name, uint32_t pos,
 static void check_key(jp *p, const jv *obj, const jv *key, uint32_t pos)
 {
     char b[64];
+    if (key->dunder) {
+        jj_exec(p, pos, "[]", "reaches Python internals: a subscript whose key holds a Python internal name");
+        return;
+    }
     if (key->kind == J_STR) {
         /* x['_k'] is a dict lookup first; Jinja falls back to getattr, so
          * internal names are code, other private-looking keys suspicious */
@@ -1062,7 +1070,7 @@ static void check_key(jp *p, const jv *obj, const jv *key, uint32_t pos)
                     jj_show(b, sizeof b, key->s, key->n), jj_gadgets[obj->gadget]);
         return;
     }
-    if (key->dunder || v_internal(key))
+    if (v_internal(key))
         jj_exec(p, pos, "[]", "reaches Python internals: a subscript whose key holds a Python internal name");
     else if (key->kind == J_BUILT)
         jj_bad(p, pos, "[]", "uses a subscript key the template builds at render time (a way to spell internal names)");
@@ -2097,8 +2105,10 @@ static jv binop(jp *p, int op, jv a, jv b)
             return concat2(p, &a, &b);
         if (a.kind == J_LIST && b.kind == J_LIST && a.nitems + b.nitems <= 64) {
             jv items[128];
-            memcpy(items, a.items, a.nitems * sizeof(jv));
-            memcpy(items + a.nitems, b.items, b.nitems * sizeof(jv));
+            if (a.nitems)
+                memcpy(items, a.items, a.nitems * sizeof(jv));
+            if (b.nitems)
+                memcpy(items + a.nitems, b.items, b.nitems * sizeof(jv));
             return v_list(p, items, a.nitems + b.nitems, 0);
         }
         if (v_stringish(&a) || v_stringish(&b))
