@@ -46,8 +46,8 @@ __attribute__((format(printf, 6, 0))) static void add_finding(mg_scan *s, const 
             fd->op = "";
             fd->location = "";
             fd->offset = 0;
-            fd->message = mg_arena_printf(&f->arena, "more than %u findings: the rest were not recorded",
-                                          s->lim->max_findings);
+            fd->message =
+                mg_arena_printf(&f->arena, "more than %u findings: the rest were not recorded", s->lim->max_findings);
             if (!fd->message)
                 fd->message = "too many findings";
         }
@@ -183,7 +183,8 @@ static int scan_views(mg_scan *s, const mg_module *m, mg_span data, const char *
     int rc = m->scan(s, data, mg_str_c(name));
     if (m != &mg_module_zip && m != &mg_module_archive && mg_module_zip.probe(data, mg_str_c(name)) > 0) {
         const char *saved = s->loc;
-        char *loc = s->loc[0] ? mg_arena_printf(&s->work, "%s:as-zip", s->loc) : mg_arena_strndup(&s->work, "as-zip", 6);
+        char *loc =
+            s->loc[0] ? mg_arena_printf(&s->work, "%s:as-zip", s->loc) : mg_arena_strndup(&s->work, "as-zip", 6);
         s->loc = loc ? loc : saved;
         mg_module_zip.scan(s, data, mg_str_c(name));
         s->loc = saved;
@@ -191,7 +192,10 @@ static int scan_views(mg_scan *s, const mg_module *m, mg_span data, const char *
     return rc;
 }
 
-void mg_release_reset(mg_scan *s) { s->released = 0; }
+void mg_release_reset(mg_scan *s)
+{
+    s->released = 0;
+}
 
 void mg_set_format(mg_scan *s, const char *format)
 {

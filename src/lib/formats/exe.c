@@ -70,14 +70,22 @@ static int ape_header(mg_span d)
 static const char *cpu_name(uint32_t cpu)
 {
     switch (cpu) {
-    case 7: return "x86";
-    case 0x01000007: return "x86-64";
-    case 12: return "ARM";
-    case 0x0100000c: return "ARM64";
-    case 0x0200000c: return "ARM64_32";
-    case 18: return "PowerPC";
-    case 0x01000012: return "PowerPC64";
-    default: return NULL;
+    case 7:
+        return "x86";
+    case 0x01000007:
+        return "x86-64";
+    case 12:
+        return "ARM";
+    case 0x0100000c:
+        return "ARM64";
+    case 0x0200000c:
+        return "ARM64_32";
+    case 18:
+        return "PowerPC";
+    case 0x01000012:
+        return "PowerPC64";
+    default:
+        return NULL;
     }
 }
 
@@ -123,8 +131,12 @@ static int pe_header(mg_span d, size_t *pe_off)
 
 static int elf_header(mg_span d)
 {
-    return d.len >= 7 && memcmp(d.p, "\x7f" "ELF", 4) == 0 && (d.p[4] == 1 || d.p[4] == 2) &&
-           (d.p[5] == 1 || d.p[5] == 2) && d.p[6] == 1;
+    return d.len >= 7 &&
+           memcmp(d.p,
+                  "\x7f"
+                  "ELF",
+                  4) == 0 &&
+           (d.p[4] == 1 || d.p[4] == 2) && (d.p[5] == 1 || d.p[5] == 2) && d.p[6] == 1;
 }
 
 static enum kind classify(mg_span d)
@@ -152,14 +164,20 @@ static int exe_probe(mg_span data, mg_str name)
     (void)name;
     mg_span head = {data.p, data.len < 4096 ? data.len : 4096};
     switch (classify(head)) {
-    case K_APE: return 95;
+    case K_APE:
+        return 95;
     case K_ELF:
     case K_MACHO:
-    case K_PE: return 90;
-    case K_FAT: return 80;
-    case K_SCRIPT: return 90; /* above text and JSON: a script is an executable */
-    case K_DOS: return 40;
-    default: return 0;
+    case K_PE:
+        return 90;
+    case K_FAT:
+        return 80;
+    case K_SCRIPT:
+        return 90; /* above text and JSON: a script is an executable */
+    case K_DOS:
+        return 40;
+    default:
+        return 0;
     }
 }
 
@@ -175,14 +193,22 @@ static void report(mg_scan *s, const char *format, const char *kind, const char 
 static const char *elf_machine(uint64_t m)
 {
     switch (m) {
-    case 3: return "x86";
-    case 62: return "x86-64";
-    case 40: return "ARM";
-    case 183: return "AArch64";
-    case 243: return "RISC-V";
-    case 21: return "PowerPC64";
-    case 22: return "s390";
-    default: return "another machine";
+    case 3:
+        return "x86";
+    case 62:
+        return "x86-64";
+    case 40:
+        return "ARM";
+    case 183:
+        return "AArch64";
+    case 243:
+        return "RISC-V";
+    case 21:
+        return "PowerPC64";
+    case 22:
+        return "s390";
+    default:
+        return "another machine";
     }
 }
 
@@ -215,8 +241,10 @@ static void scan_pe(mg_scan *s, mg_span in)
         uint64_t machine = mg_rd_le(&r, 2);
         mg_rd_skip(&r, 16);
         uint64_t ch = mg_rd_le(&r, 2), magic = mg_rd_le(&r, 2);
-        const char *arch = machine == 0x8664 ? "x86-64" : machine == 0x14c ? "x86" : machine == 0xaa64 ? "ARM64"
-                                                                                                         : "other";
+        const char *arch = machine == 0x8664   ? "x86-64"
+                           : machine == 0x14c  ? "x86"
+                           : machine == 0xaa64 ? "ARM64"
+                                               : "other";
         if (!r.bad)
             snprintf(detail, sizeof detail, " (%s%s, %s)", magic == 0x20b ? "PE32+" : "PE32",
                      (ch & 0x2000) ? " DLL" : "", arch);
@@ -307,14 +335,29 @@ static void scan_ape(mg_scan *s, mg_span in)
 static int exe_scan(mg_scan *s, mg_span in, mg_str name)
 {
     switch (classify(in)) {
-    case K_APE: scan_ape(s, in); break;
-    case K_ELF: scan_elf(s, in); break;
-    case K_MACHO: scan_macho(s, in, 0); break;
-    case K_FAT: scan_macho(s, in, 1); break;
-    case K_PE: scan_pe(s, in); break;
-    case K_DOS: report(s, "pe", "DOS executable", " (MZ header without a PE header)"); break;
-    case K_SCRIPT: scan_script(s, in, name); break;
-    default: break;
+    case K_APE:
+        scan_ape(s, in);
+        break;
+    case K_ELF:
+        scan_elf(s, in);
+        break;
+    case K_MACHO:
+        scan_macho(s, in, 0);
+        break;
+    case K_FAT:
+        scan_macho(s, in, 1);
+        break;
+    case K_PE:
+        scan_pe(s, in);
+        break;
+    case K_DOS:
+        report(s, "pe", "DOS executable", " (MZ header without a PE header)");
+        break;
+    case K_SCRIPT:
+        scan_script(s, in, name);
+        break;
+    default:
+        break;
     }
     return 0;
 }

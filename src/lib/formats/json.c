@@ -60,13 +60,13 @@ extern const char mg_data_diffusers_libraries_txt[];
 extern const size_t mg_data_diffusers_libraries_txt_len;
 
 enum {
-    J_MAX_DEPTH = 512,       /* deeper nesting is a limit finding */
-    J_SMALL = 256 * 1024,    /* documents built whole (all duplicates checked) */
-    J_PROBE = 4096,          /* bytes the probe may read */
-    J_TICK = 1 << 14,        /* values between time checks */
-    J_MAX_DUPS = 16,         /* duplicate-key findings per document */
-    J_MAX_SHARDS = 16,       /* bad shard-name findings per index */
-    J_PY_MAX_DIGITS = 4300,  /* sys.int_info.default_max_str_digits */
+    J_MAX_DEPTH = 512,      /* deeper nesting is a limit finding */
+    J_SMALL = 256 * 1024,   /* documents built whole (all duplicates checked) */
+    J_PROBE = 4096,         /* bytes the probe may read */
+    J_TICK = 1 << 14,       /* values between time checks */
+    J_MAX_DUPS = 16,        /* duplicate-key findings per document */
+    J_MAX_SHARDS = 16,      /* bad shard-name findings per index */
+    J_PY_MAX_DIGITS = 4300, /* sys.int_info.default_max_str_digits */
 };
 
 /* ---- the reader ---- */
@@ -218,11 +218,21 @@ static mg_str decode(mg_arena *a, const uint8_t *b, size_t n)
         uint8_t e = b[i + 1];
         i += 2;
         switch (e) {
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
+        case 'b':
+            o[w++] = '\b';
+            break;
+        case 'f':
+            o[w++] = '\f';
+            break;
+        case 'n':
+            o[w++] = '\n';
+            break;
+        case 'r':
+            o[w++] = '\r';
+            break;
+        case 't':
+            o[w++] = '\t';
+            break;
         case 'u': {
             unsigned cp = hex4(b + i);
             i += 4;
@@ -238,7 +248,9 @@ static mg_str decode(mg_arena *a, const uint8_t *b, size_t n)
             w += put_utf8(o + w, cp);
             break;
         }
-        default: o[w++] = e; break; /* " \ / */
+        default:
+            o[w++] = e;
+            break; /* " \ / */
         }
     }
     return (mg_str){(const char *)o, w};
@@ -648,10 +660,10 @@ static int json_probe(mg_span data, mg_str name)
     size_t j = i + 1;
     while (j < head.len && (head.p[j] == ' ' || head.p[j] == '\n' || head.p[j] == '\r' || head.p[j] == '\t'))
         j++;
-    /* what may follow the opening bracket of a document meant as JSON,
-     * including the single quotes and comments of JSON5 configs that
-     * Python refuses ("[tool]" or "{%" are not: INI sections, templates) */
-    int meant = j >= head.len || (open == '{' ? strchr("\"}'/", head.p[j]) != NULL && head.p[j]
+    /* what may follow the opening bracket of a document meant as JSON:
+     * "[tool]" (INI), "{%" (templates), "{'a'" (a Python dict printed to a
+     * text file) are not, and nothing reads them with json.load */
+    int meant = j >= head.len || (open == '{' ? head.p[j] == '"' || head.p[j] == '}'
                                               : strchr("{[\"-0123456789]", head.p[j]) != NULL && head.p[j]);
     if (!meant)
         return 0;
@@ -721,8 +733,8 @@ static void code_ref(jdoc *d, const jnode *v, const char *what, const char *slot
         return;
     }
     mg_find(d->s, "MG-HF-100", v->off, ref,
-            "%s `%s` loads `%s`: a Python module shipped with the model that runs with trust_remote_code=True",
-            what, slot, ref);
+            "%s `%s` loads `%s`: a Python module shipped with the model that runs with trust_remote_code=True", what,
+            slot, ref);
 }
 
 __attribute__((format(printf, 3, 4))) static void malformed(jdoc *d, const jnode *v, const char *fmt, ...)
@@ -880,8 +892,8 @@ static void check_diffusers(jdoc *d, const jnode *root)
         char mod[120];
         printable(mod, sizeof mod, cls->kids->str);
         mg_find(d->s, "MG-HF-100", cls->off, mod,
-                "_class_name names the custom pipeline module `%s`: diffusers runs `%s.py` from the repository",
-                mod, mod);
+                "_class_name names the custom pipeline module `%s`: diffusers runs `%s.py` from the repository", mod,
+                mod);
     }
     for (const jnode *c = root->kids; c; c = c->next) {
         if (c->kind != J_ARR || c->n != 2 || (c->key.len && c->key.p[0] == '_'))
@@ -913,8 +925,7 @@ static void check_peft(jdoc *d, const jnode *m)
         return;
     char l[160];
     printable(l, sizeof l, lib->str);
-    mg_find(d->s, "MG-HF-100", lib->off, l,
-            "auto_mapping makes peft import `%s`%s", l,
+    mg_find(d->s, "MG-HF-100", lib->off, l, "auto_mapping makes peft import `%s`%s", l,
             starts(lib->str, "transformers_modules.")
                 ? ": remote code of the base model, run with trust_remote_code=True"
                 : ", a module outside transformers and diffusers");
@@ -971,7 +982,7 @@ static void facts(jdoc *d, const jnode *root)
         mg_fact(d->s, "model_type", v);
     /* peft adapters name their base model; a local path is no fact */
     const jnode *base = member(root, "base_model_name_or_path");
-    if (base && base->kind == J_STR && member(root, "peft_type") && base->str.p[0] != '.' &&
+    if (base && base->kind == J_STR && member(root, "peft_type") && base->str.len && base->str.p[0] != '.' &&
         fact_value(v, sizeof v, base->str, 1))
         mg_fact(d->s, "base_model", v);
 }
@@ -980,12 +991,12 @@ static void facts(jdoc *d, const jnode *root)
  * check reads. A document with none of them is plain data (tokenizer.json,
  * vocab.json): it is validated, nothing more. */
 static const char *const model_keys[] = {
-    "model_type",         "architectures",    "auto_map",  "_name_or_path", "transformers_version", "_class_name",
-    "_diffusers_version", "custom_pipelines", "peft_type",
+    "model_type",  "architectures",      "auto_map",         "_name_or_path", "transformers_version",
+    "_class_name", "_diffusers_version", "custom_pipelines", "peft_type",
 };
 static const char *const other_keys[] = {
-    "chat_template", "tokenizer_class", "weight_map", "auto_mapping", "trust_remote_code", "class_name",
-    "registered_name",
+    "chat_template",     "tokenizer_class", "weight_map",      "auto_mapping",
+    "trust_remote_code", "class_name",      "registered_name",
 };
 
 static int any_key(const jnode *root, const char *const *keys, size_t n)
@@ -1010,11 +1021,11 @@ static void analyse_object(jdoc *d, const jnode *root)
     int idx = member(root, "weight_map") != NULL;
     int keras = !hf && ((member(root, "class_name") && member(root, "config")) ||
                         (member(root, "module") && member(root, "registered_name")));
-    mg_set_format(d->s, tok    ? "tokenizer-config"
-                        : idx  ? "safetensors-index"
-                        : hf   ? "hf-config"
+    mg_set_format(d->s, tok     ? "tokenizer-config"
+                        : idx   ? "safetensors-index"
+                        : hf    ? "hf-config"
                         : keras ? "keras-config"
-                               : "json");
+                                : "json");
     for (const jnode *m = root->kids; m; m = m->next) {
         if (key_is(m, "auto_map"))
             check_auto_map(d, m);

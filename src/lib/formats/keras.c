@@ -126,6 +126,9 @@ static void kr_init(void)
 
 static int kr_known(const char *name)
 {
+    /* tf.keras 2.11+ saves its optimizers as registered objects "Custom>Adam" */
+    if (strncmp(name, "Custom>", 7) == 0)
+        name += 7;
     mg_str key = mg_str_c(name);
     return bsearch(&key, kr_names, kr_nnames, sizeof kr_names[0], kr_cmp) != NULL;
 }

@@ -49,19 +49,19 @@ extern const char mg_data_licenses_txt[];
 extern const size_t mg_data_licenses_txt_len;
 
 enum {
-    T_PROBE = 4096,            /* bytes the probe reads */
-    T_CLASSIFY = 64 * 1024,    /* bytes read to tell Python from prose */
-    T_LICENSE = 8 * 1024,      /* bytes searched for license phrases */
-    T_FRONT_MAX = 256 * 1024,  /* front matter larger than this is not read */
-    T_YAML_EVENTS = 20000,     /* events of the front matter */
-    T_FACT_MAX = 200,          /* bytes of a fact value */
-    PY_MAX_ALIASES = 256,      /* import bindings followed per file */
-    PY_MAX_STARS = 16,         /* `from m import *` modules followed */
-    PY_MAX_FINDINGS = 64,      /* MG-HF-102 findings per file */
-    PY_MAX_SAME = 3,           /* findings per name */
-    PY_MAX_CHAIN = 12,         /* parts of a dotted name */
-    PY_MAX_NEST = 4,           /* f-strings inside f-strings */
-    PY_TICK = 1 << 16,         /* tokens between time checks */
+    T_PROBE = 4096,           /* bytes the probe reads */
+    T_CLASSIFY = 64 * 1024,   /* bytes read to tell Python from prose */
+    T_LICENSE = 8 * 1024,     /* bytes searched for license phrases */
+    T_FRONT_MAX = 256 * 1024, /* front matter larger than this is not read */
+    T_YAML_EVENTS = 20000,    /* events of the front matter */
+    T_FACT_MAX = 200,         /* bytes of a fact value */
+    PY_MAX_ALIASES = 256,     /* import bindings followed per file */
+    PY_MAX_STARS = 16,        /* `from m import *` modules followed */
+    PY_MAX_FINDINGS = 64,     /* MG-HF-102 findings per file */
+    PY_MAX_SAME = 3,          /* findings per name */
+    PY_MAX_CHAIN = 12,        /* parts of a dotted name */
+    PY_MAX_NEST = 4,          /* f-strings inside f-strings */
+    PY_TICK = 1 << 16,        /* tokens between time checks */
 };
 
 /* ---- rules: data files parsed once per process ---- */
@@ -400,7 +400,7 @@ static void py_col0(py *p, size_t off)
 {
     size_t e = line_end(p->in, off);
     const uint8_t *l = p->in.p + off;
-    size_t n = e - off;
+    size_t n = e - off < 512 ? e - off : 512; /* a statement shows in its first bytes */
     if (starts_with(l, n, "```") || starts_with(l, n, "~~~"))
         p->fences++;
     else if (py_statement(l, n))
@@ -786,9 +786,11 @@ static const alias *find_alias(const py *p, mg_str name)
 /* exec(base64.b64decode(...)) and friends: the argument decodes a payload. */
 static int decoded_arg(const py *p, size_t from)
 {
-    static const char *const decoders[] = {"b64decode", "b32decode", "b16decode", "a85decode", "b85decode",
-                                           "decodebytes", "decompress", "fromhex", "codecs.decode", "rot13",
-                                           "rot_13", "marshal.loads", "bytes.fromhex", "unhexlify"};
+    static const char *const decoders[] = {
+        "b64decode", "b32decode",     "b16decode", "a85decode", "b85decode",     "decodebytes",   "decompress",
+        "fromhex",   "codecs.decode", "rot13",     "rot_13",    "marshal.loads", "bytes.fromhex", "unhexlify"};
+    if (from >= p->end)
+        return 0;
     size_t n = p->end - from < 400 ? p->end - from : 400;
     for (size_t i = 0; i < sizeof decoders / sizeof decoders[0]; i++)
         if (memmem(p->in.p + from, n, decoders[i], strlen(decoders[i])))

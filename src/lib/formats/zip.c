@@ -221,14 +221,14 @@ enum { CRC_SMALL = 64 * 1024 };
 static void torchscript_code(mg_scan *s, mg_span d, const char *nm)
 {
     /* not getattr: TorchScript itself writes getattr(self, "0") for submodules */
-    static const char *const bad[] = {"__import__", "eval(",    "exec(", "os.", "subprocess", "open(",
-                                      "builtins",   "torch.ops.load_library", "ctypes"};
+    static const char *const bad[] = {
+        "__import__", "eval(", "exec(", "os.", "subprocess", "open(", "builtins", "torch.ops.load_library", "ctypes"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = strlen(bad[i]);
         for (size_t k = 0; k + n <= d.len; k++)
             if (memcmp(d.p + k, bad[i], n) == 0 && (k == 0 || !isalnum(d.p[k - 1]) || bad[i][0] == '_')) {
                 mg_find_at(s, nm, "MG-TCHST-301", k, bad[i],
-                        "TorchScript code in `%s` calls `%s`, which TorchScript programs do not need", nm, bad[i]);
+                           "TorchScript code in `%s` calls `%s`, which TorchScript programs do not need", nm, bad[i]);
                 break;
             }
     }
@@ -275,8 +275,8 @@ static void read_member(mg_scan *s, const mg_zip_entry *e, mg_span d, const char
 {
     if (fl == F_KERAS && mg_str_eq(e->name, "config.json")) {
         const char *saved = s->loc;
-        char *loc = s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, nm)
-                              : mg_arena_strndup(&s->work, nm, strlen(nm));
+        char *loc =
+            s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, nm) : mg_arena_strndup(&s->work, nm, strlen(nm));
         s->loc = loc ? loc : saved;
         mg_keras_config(s, d, 0);
         s->loc = saved;

@@ -180,7 +180,8 @@ static int parse_line(mg_rules *r, const char *p, const char *end, int lineno, c
     ru->glob = kind == R_ALLOW && (strpbrk(ru->module, "*?[") || strpbrk(ru->name, "*?["));
     if (!ru->module || !ru->name || !ru->why)
         return MG_ENOMEM;
-    if (kind != R_ALLOW && (strpbrk(ru->module, "*?[") || (strpbrk(ru->name, "?[") || (strchr(ru->name, '*') && strcmp(ru->name, "*") != 0)))) {
+    if (kind != R_ALLOW && (strpbrk(ru->module, "*?[") ||
+                            (strpbrk(ru->name, "?[") || (strchr(ru->name, '*') && strcmp(ru->name, "*") != 0)))) {
         snprintf(err, errlen, "rules line %d: only allow entries may use wildcards", lineno);
         return MG_ERULES;
     }
