@@ -169,7 +169,7 @@ static const char *norm_license(mg_arena *a, const char *in)
         {"cc-by-4", "cc-by-4.0"},
         {"the-unlicense", "unlicense"},
     };
-    char buf[128];
+    char buf[128] = {0};
     size_t n = 0;
     const char *p = in;
     while (*p == ' ')
