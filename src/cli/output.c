@@ -101,6 +101,13 @@ int write_sarif(FILE *out, const scan_view *v)
                              "eval_outcome", v->outcome, "rules_version", v->rules_version);
     if (!root)
         return -1;
+    /* the decision travels with the results, for pipelines that read only SARIF */
+    json_t *props = json_object_get(json_array_get(json_object_get(root, "runs"), 0), "properties");
+    json_t *pv = json_array();
+    for (size_t i = 0; i < mg_evaluation_violation_count(v->ev); i++)
+        json_array_append_new(pv, json_string(mg_evaluation_violation(v->ev, i)->policy_name));
+    json_object_set_new(props, "policy_violations", pv);
+    json_object_set_new(props, "policy_digest", json_string(mg_policy_digest(v->policy)));
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     fputc('\n', out);
     json_decref(root);
