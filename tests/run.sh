@@ -63,6 +63,7 @@ suite corpus "$PY" tests/corpus/check.py build/test/modelgate
 suite cli tests/e2e/cli.sh build/test/modelgate
 suite docs tests/e2e/docs.sh build/test/modelgate
 suite policy "$PY" tests/e2e/policy_test.py build/test/modelgate
+suite folders "$PY" tests/e2e/folders_test.py build/test/modelgate
 suite replay replay
 
 echo

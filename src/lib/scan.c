@@ -511,6 +511,49 @@ static void *pool_worker(void *arg)
     }
 }
 
+/* ONNX external data names files next to the model: inside the folder the
+ * names are fine (onnx.c checked them), but a link or a second hard link can
+ * still lead outside it (CVE-2026-27489, GHSA-cmw6-hcpp-c6jp), and a missing
+ * file makes the model unloadable. Checked here, where the folder is known. */
+static void check_external_refs(const walk *w, const pool *p, const char *dir)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        mg_file_rec *f = p->recs[i];
+        mg_scan s;
+        memset(&s, 0, sizeof s);
+        s.eng = p->eng;
+        s.lim = &p->eng->opts.limits;
+        s.out = f;
+        s.loc = "";
+        s.module = "onnx";
+        size_t nfacts = f->facts.n;
+        for (size_t k = 0; k < nfacts; k++) {
+            const mg_fact_kv *kv = &((mg_fact_kv *)f->facts.items)[k];
+            if (strcmp(kv->key, "onnx_external_data") != 0)
+                continue;
+            const char *rel = p->items[i].relpath, *slash = strrchr(rel, '/');
+            char path[PATH_MAX], real[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%.*s%s%s", dir, slash ? (int)(slash - rel) : 0, rel, slash ? "/" : "",
+                     kv->value);
+            struct stat st;
+            if (lstat(path, &st) != 0) {
+                mg_find(&s, "MG-ONNX-400", 0, kv->value,
+                        "external data `%s` does not exist next to the model: the model cannot be loaded", kv->value);
+            } else if (!realpath(path, real) || !inside_root(w, real)) {
+                mg_find(&s, "MG-ONNX-401", 0, kv->value,
+                        "external data `%s` is a link that leads outside the model folder: loading the model reads "
+                        "a file the scan never saw",
+                        kv->value);
+            } else if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+                mg_find(&s, "MG-ONNX-401", 0, kv->value,
+                        "external data `%s` has %lu hard links: one may be a file outside the model folder", kv->value,
+                        (unsigned long)st.st_nlink);
+            }
+        }
+        mg_file_rec_finish(f);
+    }
+}
+
 static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const char *prefix)
 {
     walk w;
@@ -547,6 +590,7 @@ static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const c
         pool_worker(&p);
         for (unsigned t = 0; t < started; t++)
             pthread_join(th[t], NULL);
+        check_external_refs(&w, &p, dir);
     }
     if (rc == MG_OK && w.too_many) {
         mg_file_rec *f = mg_report_add_file(r, prefix[0] ? prefix : ".");

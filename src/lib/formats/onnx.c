@@ -372,7 +372,16 @@ static void ox_external_entry(ox_ctx *c, mg_pb *r, ox_tinfo *t)
             return;
         }
         const char *why = ox_bad_location(val);
-        if (!why || !ox_first(c, "MG-ONNX-401", (mg_str){"", 0}, val))
+        if (!why) { /* the folder walk checks where it really leads (links) */
+            char loc[512];
+            if (val.len < sizeof loc && !memchr(val.p, 0, val.len)) {
+                memcpy(loc, val.p, val.len);
+                loc[val.len] = 0;
+                mg_fact(c->s, "onnx_external_data", loc);
+            }
+            return;
+        }
+        if (!ox_first(c, "MG-ONNX-401", (mg_str){"", 0}, val))
             return;
         mg_pb_show(val, vb, sizeof vb);
         mg_pb_show(t->name, nb, sizeof nb);
