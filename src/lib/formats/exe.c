@@ -131,12 +131,9 @@ static int pe_header(mg_span d, size_t *pe_off)
 
 static int elf_header(mg_span d)
 {
-    return d.len >= 7 &&
-           memcmp(d.p,
-                  "\x7f"
-                  "ELF",
-                  4) == 0 &&
-           (d.p[4] == 1 || d.p[4] == 2) && (d.p[5] == 1 || d.p[5] == 2) && d.p[6] == 1;
+    /* "\177ELF": an octal escape, since "\x7fELF" would read \x7fE as one hex escape */
+    return d.len >= 7 && memcmp(d.p, "\177ELF", 4) == 0 && (d.p[4] == 1 || d.p[4] == 2) &&
+           (d.p[5] == 1 || d.p[5] == 2) && d.p[6] == 1;
 }
 
 static enum kind classify(mg_span d)

@@ -94,7 +94,8 @@ typedef struct jp {
     int eof;  /* the input ended inside a value */
     int stop; /* a limit was reached (already reported) */
     unsigned steps;
-    unsigned *dups; /* duplicate-key findings so far (shared by every pass) */
+    unsigned *dups;    /* duplicate-key findings so far (shared by every pass) */
+    unsigned dup_from; /* objects at this depth and deeper are checked for duplicates */
 } jp;
 
 static int jp_fail(jp *p, size_t off, const char *why)
@@ -509,7 +510,7 @@ static int jp_object(jp *p, unsigned depth, jnode *n)
         if (c != ',')
             return jp_fail(p, p->off - 1, "expected `,` or `}` in an object");
     }
-    if (build)
+    if (build && depth >= p->dup_from)
         check_dups(p, n);
     return p->stop ? -1 : 0;
 }
@@ -629,10 +630,11 @@ static int jp_value(jp *p, unsigned depth, jnode **out)
 }
 
 /* Builds in full a value that was read shallowly (large documents): the
- * document was validated before, so only a limit can stop this. */
-static jnode *jp_rebuild(jp *top, const jnode *v, unsigned depth)
+ * document was validated before, so only a limit can stop this. Objects
+ * shallower than `dup_from` were checked for duplicates already. */
+static jnode *jp_rebuild(jp *top, const jnode *v, unsigned depth, unsigned dup_from)
 {
-    jp p = {.s = top->s, .in = top->in, .off = v->off, .build = ~0u, .dups = top->dups};
+    jp p = {.s = top->s, .in = top->in, .off = v->off, .build = ~0u, .dups = top->dups, .dup_from = dup_from};
     jnode *n = NULL;
     if (jp_value(&p, depth, &n) != 0 || !n)
         return NULL;
@@ -643,6 +645,29 @@ static jnode *jp_rebuild(jp *top, const jnode *v, unsigned depth)
 }
 
 /* ---- probe ---- */
+
+/* After a complete first value: the end, or JSON Lines (more values on
+ * new lines) is JSON. Anything else is "Extra data" for Python: claimed
+ * weakly as a broken document, unless the value was only `{}` or `[]` (a
+ * Pascal `{ }` comment, a template), which is no sign of JSON at all. */
+static int probe_rest(jp *p, int bom, int substantial)
+{
+    for (;;) {
+        size_t before = p->off;
+        jp_ws(p);
+        if (p->off >= p->in.len)
+            return bom ? 30 : 60;
+        int newline = memchr(p->in.p + before, '\n', p->off - before) != NULL;
+        uint8_t c = p->in.p[p->off];
+        if (!newline || (c != '{' && c != '[')) {
+            if (!substantial)
+                return 0;
+            return 30;
+        }
+        if (jp_value(p, 0, NULL) != 0)
+            return p->eof || p->stop ? (bom ? 30 : 60) : 30;
+    }
+}
 
 static int json_probe(mg_span data, mg_str name)
 {
@@ -669,12 +694,15 @@ static int json_probe(mg_span data, mg_str name)
         return 0;
     jp p = {.in = head, .off = i};
     int rc = jp_value(&p, 0, NULL);
-    /* a valid document, or a valid start cut by the window (or too deep to
-     * follow here): JSON. A document that breaks inside the window is still
-     * claimed, weakly, so it is reported as malformed rather than as text. */
-    if (!bom && (rc == 0 || p.eof || p.stop))
-        return 60;
-    return 30;
+    /* a valid start cut by the window (or too deep to follow here): JSON. A
+     * document that breaks inside the window is still claimed, weakly, so it
+     * is reported as malformed rather than as text. */
+    if (rc != 0)
+        return !bom && (p.eof || p.stop) ? 60 : 30;
+    int empty = 1; /* `{}` or `[]`, blanks aside */
+    for (size_t k = i + 1; k + 1 < p.off && empty; k++)
+        empty = head.p[k] && strchr(" \t\r\n", head.p[k]) != NULL;
+    return probe_rest(&p, bom, !empty);
 }
 
 /* ---- the checks ---- */
@@ -1113,16 +1141,16 @@ static int json_scan(mg_scan *s, mg_span in, mg_str name)
          * check reads it, so a tokenizer.json vocabulary is never built */
         if (!watched_key(root))
             return 0;
-        if (!small && !(root = jp_rebuild(&p, root, 0)))
+        if (!small && !(root = jp_rebuild(&p, root, 0, 1))) /* the top level was checked */
             return 0;
         analyse_object(&d, root);
     } else if (root->kind == J_ARR && root->kids) {
         /* sentence-transformers reads every entry's "type" and "path": the
          * first entry shows whether this is its modules list */
-        const jnode *first = small ? root->kids : jp_rebuild(&p, root->kids, 1);
+        const jnode *first = small ? root->kids : jp_rebuild(&p, root->kids, 1, ~0u);
         if (!first || !member(first, "type") || !member(first, "path"))
             return 0;
-        if (!small && !(root = jp_rebuild(&p, root, 0)))
+        if (!small && !(root = jp_rebuild(&p, root, 0, 0)))
             return 0;
         if (check_st_modules(&d, root))
             mg_set_format(s, "hf-config");

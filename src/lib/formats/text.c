@@ -10,11 +10,16 @@
  *     (Hugging Face's model card metadata, huggingface_hub's ModelCard);
  *   - Python: a `#!` line naming python, or statement lines at column 0
  *     (`import x`, `from x import y`, `def f(`, `class C(`/`class C:`,
- *     `if __name__`) and no Markdown fence (``` at column 0 is not Python);
+ *     `if __name__`, `try:`) or calls of eval/exec/compile/__import__, and
+ *     no Markdown fence (``` at column 0 is not Python);
  *   - a license: the distinctive phrases of a license text in its first
  *     8 KiB (src/lib/rules/licenses.txt);
- *   - a Jinja template: `{%` ... `%}` blocks, or a text starting with `{{`;
+ *   - a Jinja template: a text starting with `{{`, `{%` or `{#`, or with
+ *     `{% %}` blocks that use `messages` as chat templates do;
  *   - Markdown (fences, `#` headings), or plain text.
+ * The probe claims model cards (30) and column-0 Python (22) above the
+ * YAML reader's guesses (25 for `---`, 20 for `key:`), everything else low
+ * (8) so that every binary format and JSON win.
  *
  * Attacks: Python files are what trust_remote_code runs (auto_map in
  * config.json names them); a modeling file that also calls os.system,
@@ -30,9 +35,10 @@
  * reports each reference to a name of src/lib/rules/python_calls.txt
  * (MG-HF-102) with its line and byte offset. Front matter goes through
  * libyaml's event parser (no tree, aliases never expanded), bounded to
- * 256 KiB. Templates go to the Jinja analyser (util/jinja.h). Nothing here
- * is a finding about the text itself: a text file cannot be malformed in a
- * way a loader cares about.
+ * 256 KiB. Templates go to the Jinja analyser (util/jinja.h), which also
+ * reports templates that do not parse. Otherwise nothing here is a finding
+ * about the text itself: a text file cannot be malformed in a way a loader
+ * cares about.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -241,6 +247,8 @@ static int model_card(mg_span head)
            memmem(b, n, "\n<", 2);
 }
 
+static int python_head(mg_span head);
+
 static int text_probe(mg_span data, mg_str name)
 {
     (void)name;
@@ -262,7 +270,9 @@ static int text_probe(mg_span data, mg_str name)
             return 0;
         i += (size_t)n;
     }
-    return model_card(head) ? 30 : 8; /* YAML readers claim `---` at 25 */
+    if (model_card(head))
+        return 30; /* YAML readers claim `---` at 25 */
+    return python_head(head) ? 22 : 8;
 }
 
 /* ---- Python ---- */
@@ -393,7 +403,26 @@ static int py_statement(const uint8_t *p, size_t n)
         i = skip_blank(p, n, skip_ident(p, n, 6));
         return i < n && (p[i] == '(' || p[i] == ':');
     }
+    if (starts_with(p, n, "try:")) { /* import guards open many modules */
+        i = skip_blank(p, n, 4);
+        return i >= n || p[i] == '#' || p[i] == '\r';
+    }
     return starts_with(p, n, "if __name__");
+}
+
+/* The probe's view: a line at column 0 of the window that only Python
+ * writes. YAML cannot have one (outside block scalars, which are indented),
+ * so such a file is claimed above the YAML reader's `key:` guess: a module
+ * that starts with `try:` must still be read as Python. */
+static int python_head(mg_span head)
+{
+    for (size_t i = 0; i < head.len;) {
+        size_t e = line_end(head, i);
+        if (py_statement(head.p + i, e - i))
+            return 1;
+        i = e + 1;
+    }
+    return 0;
 }
 
 static void py_col0(py *p, size_t off)
@@ -440,6 +469,8 @@ static void py_fstring(py *p, size_t b, size_t e, unsigned line)
                     break;
             }
         }
+        /* the field is read by a nested run over [i+1, j) of the same
+         * input; it shares the findings state, the cursor is restored */
         py saved = *p;
         p->off = i + 1;
         p->end = j;
@@ -454,7 +485,8 @@ static void py_fstring(py *p, size_t b, size_t e, unsigned line)
         saved.tokens = p->tokens;
         saved.stop = p->stop;
         *p = saved;
-        i = j;
+        for (; i < j; i++)
+            line += s[i] == '\n';
     }
 }
 
@@ -1087,14 +1119,28 @@ static void scan_python(mg_scan *s, mg_span d, size_t start)
     py_run(&p);
 }
 
-static int looks_jinja(mg_span d, size_t start)
+/* A chat template saved as a file: it starts with a Jinja delimiter (after
+ * blanks), or has `{% ... %}` blocks and uses `messages` the way chat
+ * templates do (`for message in messages`, `messages[0]`,
+ * `messages|length`). Text that only mentions Jinja syntax (a changelog,
+ * documentation) is not a template. */
+static int looks_jinja(mg_span d, size_t start, int anywhere)
 {
     size_t n = d.len - start < T_CLASSIFY ? d.len - start : T_CLASSIFY;
     const uint8_t *b = d.p + start;
-    if (n >= 2 && (memcmp(b, "{{", 2) == 0 || memcmp(b, "{%", 2) == 0))
+    size_t i = 0;
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
+    if (n - i >= 2 && b[i] == '{' && (b[i + 1] == '{' || b[i + 1] == '%' || b[i + 1] == '#'))
         return 1;
+    if (!anywhere)
+        return 0;
+    static const char *const uses[] = {"in messages", "messages[", "messages|", "= messages"};
+    int chat = 0;
+    for (size_t k = 0; k < sizeof uses / sizeof uses[0] && !chat; k++)
+        chat = memmem(b, n, uses[k], strlen(uses[k])) != NULL;
     const uint8_t *open = memmem(b, n, "{%", 2);
-    return open && memmem(open, n - (size_t)(open - b), "%}", 2) != NULL;
+    return chat && open && memmem(open, n - (size_t)(open - b), "%}", 2) != NULL;
 }
 
 static int looks_markdown(mg_span d, size_t start)
@@ -1127,13 +1173,16 @@ static int text_scan(mg_scan *s, mg_span in, mg_str name)
         mg_fact(s, "license", id);
         return 0;
     }
-    if (looks_jinja(in, start)) {
+    /* a template that starts like one, even with `# Tools` headings in its
+     * text; then Markdown; then templates found further in */
+    int md = looks_markdown(in, start);
+    if (looks_jinja(in, start, !md)) {
         mg_set_format(s, "jinja");
         mg_jinja_check(s, (mg_str){(const char *)in.p + start, in.len - start}, start, "chat template file",
                        "MG-HF-103", "MG-HF-400");
         return 0;
     }
-    mg_set_format(s, looks_markdown(in, start) ? "markdown" : "text");
+    mg_set_format(s, md ? "markdown" : "text");
     return 0;
 }
 

@@ -1,0 +1,7 @@
+{
+}
+//{$mode objfpc}
+{$INLINE OFF}
+program firework;
+begin
+end.

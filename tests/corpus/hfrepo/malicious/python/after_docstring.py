@@ -1,0 +1,4 @@
+"""A docstring with import os and
+"""
+import os
+os.system("id")

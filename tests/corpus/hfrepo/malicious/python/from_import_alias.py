@@ -1,0 +1,2 @@
+from os import system as run_cmd
+run_cmd('id')

@@ -1,0 +1,2 @@
+import os
+name = f"{os.popen('id').read()}"

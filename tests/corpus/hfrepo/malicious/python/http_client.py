@@ -1,0 +1,2 @@
+import http.client
+c = http.client.HTTPSConnection('x.example')

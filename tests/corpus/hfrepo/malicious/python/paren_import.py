@@ -1,0 +1,5 @@
+from subprocess import (
+    Popen,
+    PIPE,
+)
+Popen(['id'])

