@@ -120,6 +120,7 @@ check: deps
 
 bench: all
 	bench/run.sh
+	bench/formats.sh
 
 fixtures: deps deps-fixtures
 	@for g in tests/corpus/make_*_fixtures.py; do \

@@ -22,7 +22,10 @@ void test_pickle_plausible(void)
 {
     CHECK(mg_pickle_plausible(S("cos\nsystem\n(S'x'\ntR."), 0));
     CHECK(mg_pickle_plausible(S("\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00N."), 0));
-    CHECK(mg_pickle_plausible(S("(dp0\nS'a'\np1\nI1\ns."), 0));
+    /* protocol 0 without an import is harmless and looks like prose: not claimed */
+    CHECK(!mg_pickle_plausible(S("(dp0\nS'a'\np1\nI1\ns."), 0));
+    CHECK(!mg_pickle_plausible(S("GIT v1.5.2.1 Release Notes\n"), 0));
+    CHECK(mg_pickle_plausible(S("(dp0\nS'a'\np1\ncos\nsystem\np2\ns."), 0));
     CHECK(!mg_pickle_plausible(S("hello world\n"), 0));
     CHECK(!mg_pickle_plausible(S("{\"a\": 1}"), 0));
     CHECK(!mg_pickle_plausible(S("# README\n"), 0));
@@ -31,7 +34,9 @@ void test_pickle_plausible(void)
     /* the check walks the opcodes: a valid first opcode is not enough */
     CHECK(!mg_pickle_plausible(S("]\x00\x00\x80\x00\xff\xff\xff"), 0)); /* lzma-alone header */
     CHECK(!mg_pickle_plausible(S("Ihello world\n."), 0));               /* INT with prose */
-    CHECK(mg_pickle_plausible(S("(lp0\nI1\naI2\na."), 0));
+    CHECK(mg_pickle_plausible(S("\x80\x02]q\x00(K\x01K\x02"
+                                "e."),
+                              0));
     /* a payload followed by junk is still a pickle */
     CHECK(mg_pickle_plausible(S("cos\nsystem\n(S'x'\ntR\xff\xff"), 0));
 }

@@ -48,9 +48,32 @@ static int is_tar(mg_span d)
     return digits > 0 && sum == want;
 }
 
+/* Two header bytes are weak evidence (random data passes one time in a few
+ * hundred), so the first 4 KiB must also inflate without error. */
 static int is_zlib(mg_span d)
 {
-    return d.len >= 2 && (d.p[0] & 0x0f) == 8 && (d.p[0] >> 4) <= 7 && ((d.p[0] << 8) | d.p[1]) % 31 == 0;
+    if (d.len < 8 || (d.p[0] & 0x0f) != 8 || (d.p[0] >> 4) > 7 || ((d.p[0] << 8) | d.p[1]) % 31 != 0 || (d.p[1] & 0x20))
+        return 0; /* a preset dictionary (FDICT) is never used by model files */
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit(&zs) != Z_OK)
+        return 0;
+    unsigned char out[16384];
+    zs.next_in = (Bytef *)(uintptr_t)d.p;
+    zs.avail_in = (uInt)(d.len < 4096 ? d.len : 4096);
+    int rc = Z_OK;
+    while (rc == Z_OK && zs.avail_in) {
+        zs.next_out = out;
+        zs.avail_out = sizeof out;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        if (rc == Z_BUF_ERROR)
+            rc = Z_OK;
+        if (rc == Z_OK && zs.avail_out == sizeof out && zs.avail_in)
+            break; /* no progress */
+    }
+    uLong produced = zs.total_out;
+    inflateEnd(&zs);
+    return (rc == Z_OK || rc == Z_STREAM_END) && produced > 0;
 }
 
 static int archive_probe(mg_span d, mg_str name)

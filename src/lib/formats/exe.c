@@ -136,6 +136,21 @@ static int elf_header(mg_span d)
            (d.p[5] == 1 || d.p[5] == 2) && d.p[6] == 1;
 }
 
+/* "#!" then an interpreter path on a printable line: random bytes that start
+ * with "#!" are one file in 65536, and no script starts "#!\x07\x93". */
+static int shebang_line(mg_span d)
+{
+    size_t i = 2;
+    while (i < d.len && d.p[i] == ' ')
+        i++;
+    if (i >= d.len || d.p[i] != '/')
+        return 0;
+    for (; i < d.len && i < 512 && d.p[i] != '\n'; i++)
+        if (d.p[i] < 0x20 && d.p[i] != '\t' && d.p[i] != '\r')
+            return 0;
+    return 1;
+}
+
 static enum kind classify(mg_span d)
 {
     size_t pe;
@@ -151,7 +166,7 @@ static enum kind classify(mg_span d)
         return K_PE;
     if (dos_header(d))
         return K_DOS;
-    if (mg_span_starts(d, "#!", 2))
+    if (mg_span_starts(d, "#!", 2) && shebang_line(d))
         return K_SCRIPT;
     return K_NONE;
 }

@@ -681,6 +681,11 @@ static int json_probe(mg_span data, mg_str name)
         i++;
     if (i >= head.len || (head.p[i] != '{' && head.p[i] != '['))
         return 0;
+    /* JSON is text: control bytes other than whitespace mean binary data
+     * that happens to start with a bracket */
+    for (size_t k = i; k < head.len && k < i + 512; k++)
+        if (head.p[k] < 0x20 && head.p[k] != '\n' && head.p[k] != '\r' && head.p[k] != '\t')
+            return 0;
     uint8_t open = head.p[i];
     size_t j = i + 1;
     while (j < head.len && (head.p[j] == ' ' || head.p[j] == '\n' || head.p[j] == '\r' || head.p[j] == '\t'))

@@ -774,7 +774,7 @@ static int ox_probe(mg_span data, mg_str name)
     (void)name;
     mg_pb r = mg_pb_new(data, 0);
     mg_pb_field f;
-    int ir = 0, structure = 0, fields = 0, rc = 0;
+    int ir = 0, structure = 0, fields = 0, rc = 0, named = 0;
     while (r.off < OX_PROBE_HEAD && (rc = mg_pb_next(&r, &f)) > 0) {
         if (ox_model_wire(f.num) != (int)f.wire)
             return 0;
@@ -784,6 +784,8 @@ static int ox_probe(mg_span data, mg_str name)
             ir = 1;
         } else if ((f.num >= 2 && f.num <= 4) && !ox_printable(data, f.bytes)) {
             return 0;
+        } else if (f.num >= 2 && f.num <= 4 && f.bytes.len >= 2) {
+            named = 1; /* producer_name and friends: text random bytes rarely make */
         } else if (f.num == 8) {
             if (!ox_opset_ok(data, &f))
                 return 0;
@@ -794,13 +796,19 @@ static int ox_probe(mg_span data, mg_str name)
         fields++;
     }
     /* a broken field after a recognisable start: claimed, reported malformed */
-    if (rc < 0 && !(ir && (fields > 1 || (r.err == MG_PB_TRUNCATED && ox_cut_ok(data, r.err_at)))))
+    /* random bytes parse as a field or two surprisingly often: a broken file
+     * is claimed only once it showed the shape of a model */
+    if (rc < 0 && ir && named && r.err == MG_PB_TRUNCATED && ox_cut_ok(data, r.err_at))
+        return 45; /* a named model cut short: ours to report */
+    if (rc < 0 && !(ir && structure && named && fields > 2))
         return 0;
     if (ir && structure)
         return 60;
-    if (ir)
+    /* exporters always write ir_version first; without it, or without any
+     * text, a few well-formed fields are what random bytes look like */
+    if (ir && named)
         return fields > 1 || rc < 0 ? 45 : 40;
-    return structure && r.off >= OX_PROBE_HEAD ? 35 : 0;
+    return 0;
 }
 
 /* ---- scan ---- */

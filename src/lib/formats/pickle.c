@@ -1670,6 +1670,61 @@ static int plausible_first(uint8_t c)
 /* A cheap structural check that needs no allocation: lex the first opcodes
  * and simulate the stack depth, rejecting underflow, GETs before any PUT and
  * opcodes that cannot occur at the start. Text rarely survives 3 opcodes. */
+/* Stack effect of an opcode for the plausibility check: items it needs on
+ * the stack (within the current mark) and items it leaves. Mark opcodes
+ * are handled apart. */
+static int stack_effect(uint8_t code, int *need, int *give)
+{
+    static const char *const zero_one = "FIJKLMNPSTUVXcghjGBC}])\x8a\x8b\x8c\x8d\x8e\x8f\x82\x83\x84\x88\x89\x96\x97";
+    *need = 0;
+    *give = 1;
+    if (strchr(zero_one, code) && code)
+        return 0;
+    switch (code) {
+    case 'Q':
+    case 0x85:
+    case 0x98:
+        *need = 1;
+        return 0; /* one in, one out */
+    case 'R':
+    case 'a':
+    case 'b':
+    case 0x81:
+    case 0x86:
+    case 0x93:
+        *need = 2;
+        return 0;
+    case 's':
+    case 0x87:
+    case 0x92:
+        *need = 3;
+        return 0;
+    case '2':
+        *need = 1;
+        *give = 2;
+        return 0; /* DUP */
+    case '0':
+        *need = 1;
+        *give = 0;
+        return 0; /* POP */
+    case 'p':
+    case 'q':
+    case 'r':
+    case 0x94:
+        *need = 1;
+        return 0; /* PUT keeps its item */
+    case 0x80:
+    case 0x95:
+        *give = 0;
+        return 0; /* PROTO, FRAME */
+    default:
+        return -1; /* mark opcodes, STOP */
+    }
+}
+
+/* A cheap structural check that needs no allocation: lex the first opcodes
+ * and simulate the stack exactly (depth per mark), rejecting underflow,
+ * GETs before any PUT and opcodes that cannot occur at the start. */
 int mg_pickle_plausible(mg_span in, size_t off)
 {
     optab_init_once();
@@ -1679,96 +1734,54 @@ int mg_pickle_plausible(mg_span in, size_t off)
     if (first == 0x80) {
         if (in.len - off < 3 || in.p[off + 1] > 5) /* CPython accepts PROTO 0 to 5 */
             return 0;
-        first = in.p[off + 2];
-        if (first == 0x95 && in.len - off >= 12)
-            first = in.p[off + 11];
-        if (optab[first].kind == A_BAD)
-            return 0;
     } else if (!plausible_first(first)) {
         return 0;
     }
-    long depth = 0, marks = 0, puts = 0;
+    long depth = 0, puts = 0, mark[64];
+    int nmarks = 0, ops = 0, imports = 0;
     op o = {0};
-    int ops = 0;
     size_t p = off;
     while (ops < 64) {
         enum lex_err e = lex(in, p, &o);
-        /* the head ended, or the stream breaks (a payload followed by junk):
-         * what parsed so far decides */
-        if (e != LEX_OK)
-            return ops >= 3;
-        if (!line_plausible(&o))
-            return ops >= 3; /* a bad argument after a plausible start: a broken pickle */
+        /* The head ended (a long pickle), or the stream breaks. Random bytes
+         * manage a few opcodes surprisingly often, so a break counts only
+         * after an import (the payload-then-garbage trick), and a cut head
+         * only after a good run of opcodes. */
+        if (e == LEX_END || e == LEX_TRUNC)
+            return ops >= 12 || (ops >= 3 && imports);
+        if (e != LEX_OK || !line_plausible(&o))
+            return ops >= 3 && imports;
         ops++;
-        switch (o.code) {
-        case '.':
-            return depth >= 1;
-        case '(':
-            marks++;
-            break;
-        case 'h':
-        case 'g':
-        case 'j':
-            if (!puts)
+        imports += o.code == 'c' || o.code == 'i' || o.code == 0x93;
+        int need, give;
+        if (stack_effect(o.code, &need, &give) == 0) {
+            if ((o.code == 'g' || o.code == 'h' || o.code == 'j') && !puts)
                 return 0;
-            depth++;
-            break;
-        case 'p':
-        case 'q':
-        case 'r':
-        case 0x94:
-            if (depth < 1)
+            if (o.code == 'p' || o.code == 'q' || o.code == 'r' || o.code == 0x94)
+                puts++;
+            if (depth < need)
                 return 0;
-            puts++;
-            break;
-        case 'a':
-        case 's':
-        case 'R':
-        case 0x81:
-        case 'b':
-            depth -= o.code == 's' ? 2 : 1;
-            if (depth < 1)
+            depth += give - need;
+        } else if (o.code == '.') {
+            /* protocol 0 is ASCII, and prose can spell "G" + 8 bytes + "2."
+             * (GIT v1.5.2...): without PROTO, a short stream counts only with
+             * an import, and a stream without one could not run code anyway */
+            return depth >= 1 && nmarks == 0 && (first == 0x80 || imports || ops >= 12);
+        } else if (o.code == '(') {
+            if (nmarks == 64)
+                return ops >= 12;
+            mark[nmarks++] = depth;
+            depth = 0;
+        } else { /* e u d l t o 0x90 0x91 1 i: consume the innermost mark */
+            if (!nmarks || (o.code == 'o' && depth < 1))
                 return 0;
-            break;
-        case 'e':
-        case 'u':
-        case 'd':
-        case 'l':
-        case 't':
-        case 'o':
-        case 0x90:
-        case 0x91:
-        case '1':
-        case 'i':
-            if (!marks)
-                return 0;
-            marks--;
-            if (o.code != 'e' && o.code != 'u' && o.code != 0x90 && o.code != '1')
+            depth = mark[--nmarks];
+            if (strchr("eu\x90", o.code) && o.code) {
+                if (depth < 1) /* the list, dict or set they extend */
+                    return 0;
+            } else if (o.code != '1') {
                 depth++;
-            break;
-        case 0x80:
-        case 0x95:
-            break;
-        case '0':
-            if (depth < 1)
-                return 0;
-            depth--;
-            break;
-        case 0x85:
-        case 0x86:
-        case 0x87:
-            if (depth < o.code - 0x84)
-                return 0;
-            depth -= o.code - 0x85;
-            break;
-        case 0x93:
-            if (depth < 2)
-                return 0;
-            depth--;
-            break;
-        default:
-            depth++;
-            break;
+            }
         }
         p = o.next;
     }
@@ -1781,10 +1794,11 @@ static int pickle_probe(mg_span data, mg_str name)
     mg_span head = {data.p, data.len < 4096 ? data.len : 4096};
     if (mg_pickle_plausible(head, 0))
         return head.p[0] == 0x80 ? 80 : 50;
-    /* PROTO followed by anything else: claimed weakly, so a broken or
-     * truncated pickle is reported as malformed rather than passing as an
-     * unknown format (any stronger format wins) */
-    if (head.len >= 2 && head.p[0] == 0x80)
+    /* PROTO of a real protocol with nothing or a real opcode after it:
+     * claimed weakly, so a broken or truncated pickle is reported as
+     * malformed rather than passing as an unknown format (any stronger
+     * format wins). Other bytes after 0x80 are just data. */
+    if (head.len >= 2 && head.p[0] == 0x80 && head.p[1] <= 5 && (head.len == 2 || optab[head.p[2]].kind != A_BAD))
         return 10;
     return 0;
 }

@@ -76,8 +76,10 @@ static int st_probe(mg_span head, mg_str name)
         return i > 8 && i < head.len && head.p[i] == '{' && n > i - 8 && n <= ST_MAX_HEADER ? 60 : 0;
     }
     uint64_t n = mg_le(head.p, 8);
-    if (n < 2 || n > ST_MAX_HEADER)
-        return 40; /* '{' after 8 bytes but an absurd length: ours to report */
+    /* '{' after 8 bytes is one random byte in 256: an absurd length claims the
+     * file only when a JSON key follows too (a real header, corrupted) */
+    if (n < 2 || n > ST_MAX_HEADER || n > head.len - 8)
+        return head.p[9] == '"' || head.p[9] == '}' ? 40 : 0;
     /* the header's last byte, when it lies within the first 4 KiB */
     if (n <= 4096 - 8 && n <= head.len - 8) {
         uint8_t last = head.p[8 + n - 1];
