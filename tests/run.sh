@@ -64,6 +64,7 @@ suite cli tests/e2e/cli.sh build/test/modelgate
 suite docs tests/e2e/docs.sh build/test/modelgate
 suite policy "$PY" tests/e2e/policy_test.py build/test/modelgate
 suite folders "$PY" tests/e2e/folders_test.py build/test/modelgate
+suite noise "$PY" tests/e2e/noise_test.py build/test/modelgate
 suite replay replay
 
 echo
