@@ -225,6 +225,44 @@ def baseline(tmp, model):
     check("a baseline that was not ALLOWED is refused", rc == 2 and "ALLOWED" in err, err)
 
 
+def threat_policies(tmp):
+    """Each threat-judged policy is violated by its threats and can be relaxed on its own."""
+    c = os.path.join(ROOT, "tests", "corpus")
+    cases = [
+        ("runtime-code-execution", "Detected No Arbitrary Code Execution At Model Runtime",
+         os.path.join(c, "containers", "malicious", "torchscript_linear.pt"), "HIGH"),
+        ("known-operators", "Model Uses Only Known Framework Operators",
+         os.path.join(c, "onnx", "malicious", "onnx_unknown_std_op.onnx"), "MEDIUM"),
+        ("well-formed", "Model Files Are Well-Formed",
+         os.path.join(c, "pickle", "malformed", "stack_underflow_reduce.pkl"), "HIGH"),
+        ("no-remote-code", "Model Does Not Require Remote Code",
+         os.path.join(c, "hfrepo", "malicious", "custom-code-repo"), "HIGH"),
+    ]
+    for pid, name, path, sev in cases:
+        rc, rep, _, err = scan(path)
+        v = rep and violation(rep, name)
+        check("%s: violated by its threats (%s)" % (pid, os.path.basename(path)),
+              rc == 1 and v is not None and v["severity"] == sev, err or (rep and rep["policy_violations"]))
+        check("%s: issues_by_file carries threat ids" % pid,
+              v and all(i["threat"] and i["threat"].startswith("MG-") for i in v["issues_by_file"]))
+        others = [x["policy_name"] for x in (rep["policy_violations"] or []) if x["policy_name"] != name]
+        pol = policy_file(tmp, "policies:\n" + "".join(
+            "  %s:\n    state: ALLOWING\n" % i for i in [pid] + [policy_id(o) for o in others]))
+        rc, rep, _, _ = scan("--policy", pol, path)
+        check("%s: ALLOWING turns it into a warning" % pid, rc == 0 and warning(rep, name) is not None,
+              rep and rep["policy_violations"])
+    rc, rep, _, _ = scan(os.path.join(c, "safetensors", "benign"))
+    check("threat policies are not violated by a clean folder", rc == 0 and rep["policy_violations"] is None)
+
+
+def policy_id(name):
+    out = subprocess.run([BIN, "policy", "show"], capture_output=True, text=True).stdout.splitlines()
+    for i, line in enumerate(out):
+        if line.strip() == "# " + name:
+            return out[i + 1].strip().rstrip(":")
+    return name
+
+
 def policy_files(tmp):
     show = subprocess.run([BIN, "policy", "show"], capture_output=True, text=True)
     check("policy show prints the defaults", show.returncode == 0 and "license-valid:" in show.stdout)
@@ -295,6 +333,7 @@ def main():
         thresholds_and_states(tmp, model)
         fact_policies(tmp, model)
         baseline(tmp, model)
+        threat_policies(tmp)
         policy_files(tmp)
         formats(tmp)
     finally:
