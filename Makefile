@@ -137,5 +137,7 @@ clean:
 	rm -rf build
 
 .PHONY: all test run check bench fuzz fixtures install clean
+# generated sources are kept between runs (no needless recompiles)
+.SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
