@@ -2,6 +2,9 @@
 """Generates the pickle benchmark inputs (run with Debian's /usr/bin/python3).
 
     /usr/bin/python3 bench/gen_pickles.py [OUTDIR]      (default: build/bench)
+    /usr/bin/python3 bench/gen_pickles.py --profile [OUTDIR]
+                      the same shapes ~10x smaller, for valgrind (default:
+                      build/bench/profile; used by bench/profile.sh)
 
 Inputs (each skipped when it already exists; written to a temporary name and
 renamed, so an interrupted run never leaves a partial input behind):
@@ -49,14 +52,14 @@ def write_atomic(path, write):
     os.replace(tmp, path)
 
 
-def gen_large_blob(path):
+def gen_large_blob(path, piece=LARGE_PIECE, pieces=LARGE_PIECES):
     rng = np.random.default_rng(20261125)
     dtypes = [np.float32, np.float16, np.int64, np.uint8]
     blobs, tensors = [], {}
-    for i in range(LARGE_PIECES // 2):
-        blobs.append(rng.bytes(LARGE_PIECE))
+    for i in range(pieces // 2):
+        blobs.append(rng.bytes(piece))
         dt = np.dtype(dtypes[i % len(dtypes)])
-        n = LARGE_PIECE // dt.itemsize
+        n = piece // dt.itemsize
         if dt.kind == "f":
             a = rng.standard_normal(n, dtype=np.float32).astype(dt, copy=False)
         else:
@@ -65,10 +68,11 @@ def gen_large_blob(path):
     obj = {"format": "modelgate-bench-large-blob", "version": 1, "tensors": tensors, "blobs": blobs}
     write_atomic(path, lambda f: pickle.dump(obj, f, protocol=5))
     return {
-        "what": "dict of 32 numpy arrays (16 MiB each, float32/float16/int64/uint8, in-band "
-        "BYTEARRAY8 via numpy.core.numeric._frombuffer) and 32 bytes objects (16 MiB each, BINBYTES)",
+        "what": f"dict of {pieces // 2} numpy arrays ({piece // MiB} MiB each, float32/float16/int64/uint8, "
+        "in-band BYTEARRAY8 via numpy.core.numeric._frombuffer) and "
+        f"{pieces // 2} bytes objects ({piece // MiB} MiB each, BINBYTES)",
         "protocol": 5,
-        "payload_bytes": LARGE_PIECES * LARGE_PIECE,
+        "payload_bytes": pieces * piece,
     }
 
 
@@ -76,13 +80,13 @@ def dict_records(n):
     return [{"id": i, "name": f"user{i}", "score": i * 0.5, "tags": ["a", "b"]} for i in range(n)]
 
 
-def gen_many_dicts(path):
+def gen_many_dicts(path, target=DICTS_TARGET):
     # size per record from a sample, then the count that makes ~200 MiB
     sample = 100_000
     per = len(pickle.dumps(dict_records(sample), protocol=4)) / sample
-    n = int(DICTS_TARGET / per)
+    n = int(target / per)
     # names grow longer with i: correct the count once from the real size
-    n = int(n * DICTS_TARGET / len(pickle.dumps(dict_records(n), protocol=4)))
+    n = int(n * target / len(pickle.dumps(dict_records(n), protocol=4)))
     recs = dict_records(n)
     write_atomic(path, lambda f: pickle.dump(recs, f, protocol=4))
     return {
@@ -102,7 +106,7 @@ def approx_opcodes_per_record():
     return round((b - a) / k)
 
 
-def gen_sklearn_rf(path):
+def gen_sklearn_rf(path, trees=RF_TREES):
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
@@ -110,13 +114,13 @@ def gen_sklearn_rf(path):
         n_samples=RF_SAMPLES, n_features=8, n_informative=8, n_redundant=0, n_classes=10,
         flip_y=0.3, random_state=0)
     t = time.time()
-    rf = RandomForestClassifier(n_estimators=RF_TREES, random_state=0, n_jobs=2).fit(X, y)
+    rf = RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=2).fit(X, y)
     fit_s = time.time() - t
     write_atomic(path, lambda f: pickle.dump(rf, f, protocol=5))
     import sklearn
 
     return {
-        "what": f"sklearn {sklearn.__version__} RandomForestClassifier(n_estimators={RF_TREES}, "
+        "what": f"sklearn {sklearn.__version__} RandomForestClassifier(n_estimators={trees}, "
         f"random_state=0) fitted on make_classification(n_samples={RF_SAMPLES}, n_features=8, "
         "n_classes=10, flip_y=0.3, random_state=0); fully grown trees",
         "protocol": 5,
@@ -139,7 +143,7 @@ def small_object(i):
             "bias": np.full(8, i, dtype=np.int64)}
 
 
-def gen_small(dirpath):
+def gen_small(dirpath, files=SMALL_FILES):
     tmp = dirpath + ".tmp"
     if os.path.isdir(tmp):
         for name in os.listdir(tmp):
@@ -147,30 +151,43 @@ def gen_small(dirpath):
     else:
         os.makedirs(tmp)
     total = 0
-    for i in range(SMALL_FILES):
+    for i in range(files):
         data = pickle.dumps(small_object(i), protocol=2 + i % 4)
         total += len(data)
         with open(os.path.join(tmp, f"p{i:05d}.pkl"), "wb") as f:
             f.write(data)
     os.replace(tmp, dirpath)
-    return {"what": "10,000 small pickles: dicts, lists of tuples, small numpy arrays; protocols 2-5",
-            "files": SMALL_FILES, "total_bytes": total}
+    return {"what": f"{files:,} small pickles: dicts, lists of tuples, small numpy arrays; protocols 2-5",
+            "files": files, "total_bytes": total}
+
+
+FULL = [
+    ("large_blob.pkl", gen_large_blob),
+    ("many_dicts.pkl", gen_many_dicts),
+    ("sklearn_rf.pkl", gen_sklearn_rf),
+    ("small", gen_small),
+]
+
+# --profile: the same shapes, ~10x smaller, for valgrind (bench/profile.sh)
+PROFILE = [
+    ("large_blob.pkl", lambda p: gen_large_blob(p, piece=4 * MiB, pieces=16)),
+    ("many_dicts.pkl", lambda p: gen_many_dicts(p, target=20 * MiB)),
+    ("sklearn_rf.pkl", lambda p: gen_sklearn_rf(p, trees=3)),
+    ("small", lambda p: gen_small(p, files=1000)),
+]
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
+    args = [a for a in sys.argv[1:] if a != "--profile"]
+    profile = "--profile" in sys.argv[1:]
+    out = args[0] if args else ("build/bench/profile" if profile else "build/bench")
     os.makedirs(out, exist_ok=True)
     info_path = os.path.join(out, "inputs.json")
     info = {}
     if os.path.exists(info_path):
         with open(info_path) as f:
             info = json.load(f)
-    jobs = [
-        ("large_blob.pkl", gen_large_blob),
-        ("many_dicts.pkl", gen_many_dicts),
-        ("sklearn_rf.pkl", gen_sklearn_rf),
-        ("small", gen_small),
-    ]
+    jobs = PROFILE if profile else FULL
     for name, fn in jobs:
         path = os.path.join(out, name)
         if os.path.exists(path) and name in info:

@@ -186,7 +186,9 @@ static int scan_views(mg_scan *s, const mg_module *m, mg_span data, const char *
         char *loc =
             s->loc[0] ? mg_arena_printf(&s->work, "%s:as-zip", s->loc) : mg_arena_strndup(&s->work, "as-zip", 6);
         s->loc = loc ? loc : saved;
+        const char *format = s->out->pub.format; /* the file stays what detection said */
         mg_module_zip.scan(s, data, mg_str_c(name));
+        s->out->pub.format = format;
         s->loc = saved;
     }
     return rc;
