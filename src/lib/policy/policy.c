@@ -154,7 +154,7 @@ const mg_policy_def mg_policy_defs[MG_NPOLICIES] = {
 };
 
 static const char *const default_formats[] = {
-    "safetensors", "gguf",     "onnx",    "json", "hf-config", "tokenizer-config", "safetensors-index", "yaml",
+    "safetensors", "gguf",     "onnx",    "json", "hf-config", "tokenizer-config", "safetensors-index", "jsonl", "yaml",
     "text",        "markdown", "license", "npy",  NULL};
 static const char *const default_licenses[] = {
     "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "isc", "cc0-1.0", "cc-by-4.0", "unlicense", NULL};
