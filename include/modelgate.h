@@ -245,7 +245,8 @@ typedef struct mg_violation {
 
 typedef struct mg_evaluation mg_evaluation;
 
-/* Judges a report against a policy set. */
+/* Judges a report against a policy set. The evaluation borrows file names
+ * from the report: free it before the report. */
 int mg_evaluate(mg_evaluation **out, const mg_report *report, const mg_policy *policy, const mg_model_info *info);
 void mg_evaluation_free(mg_evaluation *ev);
 const char *mg_evaluation_outcome(const mg_evaluation *ev); /* ALLOWED, BLOCKED, ERROR */

@@ -277,8 +277,9 @@ typedef struct pm {
     int memo_dense; /* only MEMOIZE so far: keys are 0..memo_len-1, no bitmap needed */
     mg_arena heap;  /* symbolic objects of this stream, compacted by collect() */
     size_t heap_next_gc;
-    size_t skip_to; /* set by an opcode that makes the loader read raw bytes */
-    int memo_all;   /* pass 1 did not reach STOP: keep every memo value */
+    size_t skip_to;              /* set by an opcode that makes the loader read raw bytes */
+    int memo_all;                /* pass 1 did not reach STOP: keep every memo value */
+    uint64_t read_min, read_max; /* range of the keys GET opcodes read */
     size_t memo_used;
 } pm;
 
@@ -910,7 +911,8 @@ static void memo_put(pm *m, uint64_t key, pv v)
         }
         m->memo_len += (uint64_t)memo_mark(m, key);
     }
-    memo_slot *sl = memo_find(m, key);
+    /* most keys are never read back: skip the lookup outside the read range */
+    memo_slot *sl = m->memo_all || (key >= m->read_min && key <= m->read_max) ? memo_find(m, key) : NULL;
     if (!sl && m->memo_all)
         sl = memo_insert(m, key);
     if (sl) {
@@ -1029,9 +1031,12 @@ static int collect_reads(pm *m, size_t off)
             break;
         op o;
         uint64_t key;
-        if ((code == 'g' || code == 'h' || code == 'j') && lex(in, off, &o) == LEX_OK && get_key(&o, &key) == 0 &&
-            !memo_find(m, key) && !memo_insert(m, key))
-            return -1;
+        if ((code == 'g' || code == 'h' || code == 'j') && lex(in, off, &o) == LEX_OK && get_key(&o, &key) == 0) {
+            m->read_min = key < m->read_min ? key : m->read_min;
+            m->read_max = key > m->read_max ? key : m->read_max;
+            if (!memo_find(m, key) && !memo_insert(m, key))
+                return -1;
+        }
         off = next;
     }
     return 0;
@@ -1584,6 +1589,7 @@ int mg_pickle_stream(mg_scan *s, mg_span in, uint64_t start, const mg_pickle_hoo
     if (off > in.len)
         off = in.len;
     mg_release_reset(s);
+    m.read_min = UINT64_MAX;
     collect_reads(&m, off);
     mg_release_reset(s); /* pass 2 reads the same pages again */
     op o;

@@ -228,14 +228,16 @@ static void add_issue(mg_evaluation *ev, int pi, const char *sentence, const cha
         if (slot)
             *slot = mg_arena_strndup(&ev->a, sentence, strlen(sentence));
     }
+    /* a file's issues arrive together, so duplicates are at the tail: the
+     * check stays linear in the number of files (file strings are borrowed
+     * from the report, which outlives the evaluation) */
     mg_file_issue *fi = c->files.items;
-    for (size_t i = 0; i < c->files.n; i++)
-        if (strcmp(fi[i].file, file) == 0 &&
-            ((!threat && !fi[i].threat) || (threat && fi[i].threat && strcmp(fi[i].threat, threat) == 0)))
+    for (size_t i = c->files.n; i-- > 0 && fi[i].file == file;)
+        if ((!threat && !fi[i].threat) || (threat && fi[i].threat && strcmp(fi[i].threat, threat) == 0))
             return;
     mg_file_issue *slot = mg_vec_push(&c->files);
     if (slot) {
-        slot->file = mg_arena_strndup(&ev->a, file, strlen(file));
+        slot->file = file;
         slot->threat = threat;
     }
 }
