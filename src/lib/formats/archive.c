@@ -156,7 +156,8 @@ static int scan_zlib(mg_scan *s, mg_span in)
     unsigned char out[65536];
     size_t off = 0;
     while (zr == Z_OK) {
-        size_t chunk = in.len - off > (1u << 30) ? (1u << 30) : in.len - off;
+        size_t chunk =
+            in.len - off > (4u << 20) ? (4u << 20) : in.len - off; /* small steps: consumed input is released */
         zs.next_in = (Bytef *)(uintptr_t)(in.p + off);
         zs.avail_in = (uInt)chunk;
         do {
@@ -168,6 +169,8 @@ static int scan_zlib(mg_scan *s, mg_span in)
                 zr = Z_MEM_ERROR;
         } while (zr == Z_OK && zs.avail_out == 0);
         off += chunk - zs.avail_in;
+        if (off > (1u << 20))
+            mg_release(s, in, off - (1u << 20));
         if (zr == Z_OK && zs.avail_in == 0 && off >= in.len)
             zr = Z_DATA_ERROR; /* input ended inside the stream */
         if (zr == Z_BUF_ERROR)
@@ -211,7 +214,7 @@ static mg_str keep_name(mg_scan *s, const char *p)
     return (mg_str){c ? c : "", c ? n : 0};
 }
 
-static int read_member(mg_scan *s, struct archive *a, budget *b, mg_spool *sp, const char *nm)
+static int read_member(mg_scan *s, struct archive *a, mg_span in, budget *b, mg_spool *sp, const char *nm)
 {
     unsigned char buf[65536];
     for (;;) {
@@ -227,6 +230,10 @@ static int read_member(mg_scan *s, struct archive *a, budget *b, mg_spool *sp, c
             return -1;
         if (mg_scan_expired(s, 0))
             return -1;
+        /* compressed input already consumed is not needed again */
+        la_int64_t used = archive_filter_bytes(a, -1);
+        if (used > (1 << 20))
+            mg_release(s, in, (size_t)used - (1u << 20));
     }
 }
 
@@ -279,7 +286,7 @@ static int archive_scan(mg_scan *s, mg_span in, mg_str name)
             mg_limit(s, MG_LIM_MEMORY, 0, "no memory file for decompression");
             break;
         }
-        if (read_member(s, a, &b, &sp, nm) == 0)
+        if (read_member(s, a, in, &b, &sp, nm) == 0)
             scan_spool(s, &sp, nm);
         mg_spool_close(&sp);
     }
