@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "../internal.h"
+#include "../util/utf8.h"
 #include "../util/banned.h"
 #include "../util/jinja.h"
 #include "../util/member.h"
@@ -118,37 +119,6 @@ static void jp_ws(jp *p)
     const uint8_t *b = p->in.p;
     while (p->off < p->in.len && (b[p->off] == ' ' || b[p->off] == '\n' || b[p->off] == '\r' || b[p->off] == '\t'))
         p->off++;
-}
-
-/* Length of the UTF-8 sequence at `b` (2..4), 0 when invalid (overlong,
- * surrogate, above U+10FFFF: Python's strict decoder refuses those), -1 when
- * the input ends inside it. */
-static int utf8_seq(const uint8_t *b, size_t left)
-{
-    uint8_t c = b[0];
-    if (c < 0xc2 || c > 0xf4)
-        return 0;
-    int n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (left < 2)
-        return -1;
-    if (b[1] < lo || b[1] > hi)
-        return 0;
-    for (int i = 2; i < n; i++) {
-        if ((size_t)i >= left)
-            return -1;
-        if ((b[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return n;
 }
 
 /* 1 when none of the 8 bytes ends a plain run: no quote, backslash, control
@@ -292,7 +262,7 @@ static int jp_string(jp *p, mg_str *out)
         } else if (c < 0x20) {
             return jp_fail(p, p->off, "a raw control character inside a string (Python's json refuses it)");
         } else if (c >= 0x80) {
-            int n = utf8_seq(b + p->off, len - p->off);
+            int n = mg_utf8_seq(b + p->off, len - p->off);
             if (n < 0)
                 return jp_eof(p, "the document ends inside a UTF-8 sequence");
             if (n == 0)

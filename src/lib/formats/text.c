@@ -46,6 +46,7 @@
 #include <yaml.h>
 
 #include "../internal.h"
+#include "../util/utf8.h"
 #include "../util/banned.h"
 #include "../util/jinja.h"
 
@@ -156,36 +157,6 @@ static void parse_rules(void)
 
 /* ---- probe ---- */
 
-/* Length of the UTF-8 sequence at `b` (2..4), 0 when invalid, -1 when the
- * input ends inside it (the same rules as Python's strict decoder). */
-static int utf8_seq(const uint8_t *b, size_t left)
-{
-    uint8_t c = b[0];
-    if (c < 0xc2 || c > 0xf4)
-        return 0;
-    int n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (left < 2)
-        return -1;
-    if (b[1] < lo || b[1] > hi)
-        return 0;
-    for (int i = 2; i < n; i++) {
-        if ((size_t)i >= left)
-            return -1;
-        if ((b[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return n;
-}
-
 static size_t skip_bom(mg_span d)
 {
     return d.len >= 3 && memcmp(d.p, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
@@ -263,7 +234,7 @@ static int text_probe(mg_span data, mg_str name)
             i++;
             continue;
         }
-        int n = utf8_seq(head.p + i, head.len - i);
+        int n = mg_utf8_seq(head.p + i, head.len - i);
         if (n < 0 && head.len < data.len)
             break; /* a character cut by the window */
         if (n <= 0)
