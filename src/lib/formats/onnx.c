@@ -243,11 +243,6 @@ static int ox_open(ox_ctx *c, mg_pb *sub, mg_pb *r, const mg_pb_field *f)
     return 0;
 }
 
-static int ox_is_len(const mg_pb_field *f, uint32_t num)
-{
-    return f->num == num && f->wire == MG_PB_LEN;
-}
-
 /* ---- tensors and external data ---- */
 
 /* Bits per element of a TensorProto data type, 0 when unknown or variable. */
@@ -354,9 +349,9 @@ static void ox_external_entry(ox_ctx *c, mg_pb *r, ox_tinfo *t)
     uint64_t vat = r->base;
     int rc;
     while ((rc = mg_pb_next(r, &f)) > 0) {
-        if (ox_is_len(&f, 1))
+        if (mg_pb_is_len(&f, 1))
             key = mg_pb_str(&f);
-        else if (ox_is_len(&f, 2)) {
+        else if (mg_pb_is_len(&f, 2)) {
             val = mg_pb_str(&f);
             vat = f.vat;
         }
@@ -441,7 +436,7 @@ static void ox_walk_tensor(ox_ctx *c, mg_pb *r)
     while (!c->stop && (rc = mg_pb_next(r, &f)) > 0) {
         if (f.num == 1 && f.wire == MG_PB_VARINT) {
             ox_dim(&t, f.v);
-        } else if (ox_is_len(&f, 1)) { /* packed dims */
+        } else if (mg_pb_is_len(&f, 1)) { /* packed dims */
             size_t o = 0;
             uint64_t v;
             int k;
@@ -451,16 +446,16 @@ static void ox_walk_tensor(ox_ctx *c, mg_pb *r)
                 ox_malformed(c, f.vat, "the packed dims of a tensor are not valid varints");
         } else if (f.num == 2 && f.wire == MG_PB_VARINT) {
             t.dtype = f.v;
-        } else if (ox_is_len(&f, 3)) {
+        } else if (mg_pb_is_len(&f, 3)) {
             t.segment = 1;
-        } else if (ox_is_len(&f, 8)) {
+        } else if (mg_pb_is_len(&f, 8)) {
             t.name = mg_pb_str(&f);
-        } else if (ox_is_len(&f, 9)) {
+        } else if (mg_pb_is_len(&f, 9)) {
             /* skipped by its length: the weights are never read */
             t.has_raw = 1;
             t.raw_len = f.bytes.len;
             t.raw_at = f.vat;
-        } else if (ox_is_len(&f, 13)) {
+        } else if (mg_pb_is_len(&f, 13)) {
             mg_pb sub;
             if (ox_open(c, &sub, r, &f) == 0) {
                 ox_external_entry(c, &sub, &t);
@@ -481,7 +476,7 @@ static void ox_sparse(ox_ctx *c, mg_pb *r)
 {
     mg_pb_field f;
     while (!c->stop && mg_pb_next(r, &f) > 0) {
-        if (ox_is_len(&f, 1) || ox_is_len(&f, 2)) {
+        if (mg_pb_is_len(&f, 1) || mg_pb_is_len(&f, 2)) {
             mg_pb sub;
             if (ox_open(c, &sub, r, &f) == 0)
                 ox_walk_tensor(c, &sub);
@@ -564,12 +559,12 @@ static void ox_node(ox_ctx *c, mg_pb *r)
         return;
     }
     while (!c->stop && mg_pb_next(r, &f) > 0) {
-        if (ox_is_len(&f, 4)) { /* op_type: the last one wins */
+        if (mg_pb_is_len(&f, 4)) { /* op_type: the last one wins */
             op = mg_pb_str(&f);
             at = f.vat;
-        } else if (ox_is_len(&f, 7)) {
+        } else if (mg_pb_is_len(&f, 7)) {
             dom = mg_pb_str(&f);
-        } else if (ox_is_len(&f, 5)) {
+        } else if (mg_pb_is_len(&f, 5)) {
             mg_pb sub;
             if (ox_open(c, &sub, r, &f) == 0)
                 ox_attribute(c, &sub);
@@ -609,10 +604,10 @@ static void ox_function(ox_ctx *c, mg_pb *r)
     mg_pb_field f;
     while (!c->stop && mg_pb_next(r, &f) > 0) {
         mg_pb sub;
-        if (ox_is_len(&f, 7)) {
+        if (mg_pb_is_len(&f, 7)) {
             if (ox_open(c, &sub, r, &f) == 0)
                 ox_node(c, &sub);
-        } else if (ox_is_len(&f, 11)) {
+        } else if (mg_pb_is_len(&f, 11)) {
             if (ox_open(c, &sub, r, &f) == 0)
                 ox_attribute(c, &sub);
         }
@@ -624,7 +619,7 @@ static void ox_training(ox_ctx *c, mg_pb *r)
 {
     mg_pb_field f;
     while (!c->stop && mg_pb_next(r, &f) > 0) {
-        if (ox_is_len(&f, 1) || ox_is_len(&f, 2)) {
+        if (mg_pb_is_len(&f, 1) || mg_pb_is_len(&f, 2)) {
             mg_pb sub;
             if (ox_open(c, &sub, r, &f) == 0)
                 ox_graph(c, &sub);
@@ -639,7 +634,7 @@ static void ox_collect_functions(ox_ctx *c, mg_span in)
     mg_pb r = mg_pb_new(in, 0);
     mg_pb_field f;
     while (!c->stop && mg_pb_next(&r, &f) > 0) {
-        if (!ox_is_len(&f, 25))
+        if (!mg_pb_is_len(&f, 25))
             continue;
         mg_pb sub;
         if (ox_open(c, &sub, &r, &f) != 0)
@@ -647,9 +642,9 @@ static void ox_collect_functions(ox_ctx *c, mg_span in)
         ox_fn fn = {{"", 0}, {"", 0}};
         mg_pb_field g;
         while (mg_pb_next(&sub, &g) > 0) {
-            if (ox_is_len(&g, 1))
+            if (mg_pb_is_len(&g, 1))
                 fn.name = mg_pb_str(&g);
-            else if (ox_is_len(&g, 10))
+            else if (mg_pb_is_len(&g, 10))
                 fn.domain = ox_norm_domain(mg_pb_str(&g));
         }
         if (ox_wire_error(c, &sub))
@@ -673,13 +668,13 @@ static void ox_model(ox_ctx *c, mg_span in)
     mg_pb_field f;
     while (!c->stop && mg_pb_next(&r, &f) > 0) {
         mg_pb sub;
-        if (ox_is_len(&f, 7)) {
+        if (mg_pb_is_len(&f, 7)) {
             if (ox_open(c, &sub, &r, &f) == 0)
                 ox_graph(c, &sub);
-        } else if (ox_is_len(&f, 20)) {
+        } else if (mg_pb_is_len(&f, 20)) {
             if (ox_open(c, &sub, &r, &f) == 0)
                 ox_training(c, &sub);
-        } else if (ox_is_len(&f, 25)) {
+        } else if (mg_pb_is_len(&f, 25)) {
             if (ox_open(c, &sub, &r, &f) == 0)
                 ox_function(c, &sub);
         }

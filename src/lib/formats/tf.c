@@ -210,11 +210,6 @@ static int tf_open(tf_ctx *c, mg_pb *sub, mg_pb *r, const mg_pb_field *f)
     return 0;
 }
 
-static int tf_is_len(const mg_pb_field *f, uint32_t num)
-{
-    return f->num == num && f->wire == MG_PB_LEN;
-}
-
 /* The node part of a tensor or input name: "^a/b:0" -> "a/b". */
 static mg_str tf_node_part(mg_str s)
 {
@@ -273,7 +268,7 @@ static mg_str tf_attr_s(mg_span attr_value)
     mg_pb_field f;
     mg_str out = {"", 0};
     while (mg_pb_next(&r, &f) > 0)
-        if (tf_is_len(&f, 2))
+        if (mg_pb_is_len(&f, 2))
             out = mg_pb_str(&f);
     return out;
 }
@@ -286,9 +281,9 @@ static void tf_attr_entry(tf_node *n, mg_span entry)
     mg_str key = {"", 0};
     mg_span val = {NULL, 0};
     while (mg_pb_next(&r, &f) > 0) {
-        if (tf_is_len(&f, 1))
+        if (mg_pb_is_len(&f, 1))
             key = mg_pb_str(&f);
-        else if (tf_is_len(&f, 2))
+        else if (mg_pb_is_len(&f, 2))
             val = f.bytes;
     }
     if (mg_str_eq(key, "output_stream") && val.p)
@@ -303,15 +298,15 @@ static int tf_read_node(tf_ctx *c, mg_pb *r, tf_node *n)
     mg_pb_field f;
     unsigned inputs = 0;
     while (mg_pb_next(r, &f) > 0) {
-        if (tf_is_len(&f, 1)) {
+        if (mg_pb_is_len(&f, 1)) {
             n->name = mg_pb_str(&f);
-        } else if (tf_is_len(&f, 2)) {
+        } else if (mg_pb_is_len(&f, 2)) {
             n->op = mg_pb_str(&f);
             n->at = f.vat;
-        } else if (tf_is_len(&f, 3)) {
+        } else if (mg_pb_is_len(&f, 3)) {
             if (inputs++ == 1)
                 n->input1 = mg_pb_str(&f);
-        } else if (tf_is_len(&f, 5)) {
+        } else if (mg_pb_is_len(&f, 5)) {
             tf_attr_entry(n, f.bytes);
             if (n->nattrs < sizeof n->attrs / sizeof n->attrs[0])
                 n->attrs[n->nattrs++] = f.bytes;
@@ -338,7 +333,7 @@ static void tf_name_attr_list(mg_span nal, void (*fn)(void *, mg_str), void *arg
     mg_pb r = mg_pb_new(nal, 0);
     mg_pb_field f;
     while (mg_pb_next(&r, &f) > 0)
-        if (tf_is_len(&f, 1))
+        if (mg_pb_is_len(&f, 1))
             fn(arg, mg_pb_str(&f));
 }
 
@@ -348,18 +343,18 @@ static void tf_node_funcs(const tf_node *n, void (*fn)(void *, mg_str), void *ar
         mg_pb e = mg_pb_new(n->attrs[i], 0);
         mg_pb_field f;
         while (mg_pb_next(&e, &f) > 0) {
-            if (!tf_is_len(&f, 2))
+            if (!mg_pb_is_len(&f, 2))
                 continue;
             mg_pb v = mg_pb_new(f.bytes, 0);
             mg_pb_field g;
             while (mg_pb_next(&v, &g) > 0) {
-                if (tf_is_len(&g, 10)) {
+                if (mg_pb_is_len(&g, 10)) {
                     tf_name_attr_list(g.bytes, fn, arg);
-                } else if (tf_is_len(&g, 1)) {
+                } else if (mg_pb_is_len(&g, 1)) {
                     mg_pb l = mg_pb_new(g.bytes, 0);
                     mg_pb_field h;
                     while (mg_pb_next(&l, &h) > 0)
-                        if (tf_is_len(&h, 9))
+                        if (mg_pb_is_len(&h, 9))
                             tf_name_attr_list(h.bytes, fn, arg);
                 }
             }
@@ -384,12 +379,12 @@ static int tf_is_arg(const tf_scope *sc, mg_str input)
     mg_pb r = mg_pb_new(sc->args, 0);
     mg_pb_field f;
     while (mg_pb_next(&r, &f) > 0) {
-        if (!tf_is_len(&f, 2))
+        if (!mg_pb_is_len(&f, 2))
             continue;
         mg_pb a = mg_pb_new(f.bytes, 0);
         mg_pb_field g;
         while (mg_pb_next(&a, &g) > 0)
-            if (tf_is_len(&g, 1) && tf_str_cmp(mg_pb_str(&g), input) == 0)
+            if (mg_pb_is_len(&g, 1) && tf_str_cmp(mg_pb_str(&g), input) == 0)
                 return 1;
     }
     return 0;
@@ -517,7 +512,7 @@ static void tf_reach_closure(tf_ctx *c)
         mg_pb r = mg_pb_new(fn->body, fn->at);
         mg_pb_field f;
         while (!c->stop && mg_pb_next(&r, &f) > 0) {
-            if (!tf_is_len(&f, 3))
+            if (!mg_pb_is_len(&f, 3))
                 continue;
             tf_node n;
             mg_pb sub;
@@ -534,7 +529,7 @@ static void tf_collect_library(tf_ctx *c, mg_pb *lib)
 {
     mg_pb_field f;
     while (!c->stop && mg_pb_next(lib, &f) > 0) {
-        if (!tf_is_len(&f, 1))
+        if (!mg_pb_is_len(&f, 1))
             continue;
         mg_pb fd;
         if (tf_open(c, &fd, lib, &f) != 0)
@@ -542,12 +537,12 @@ static void tf_collect_library(tf_ctx *c, mg_pb *lib)
         tf_fn fn = {{"", 0}, f.bytes, f.vat, 0u};
         mg_pb_field g;
         while (mg_pb_next(&fd, &g) > 0) {
-            if (!tf_is_len(&g, 1))
+            if (!mg_pb_is_len(&g, 1))
                 continue;
             mg_pb sig = mg_pb_new(g.bytes, g.vat);
             mg_pb_field h;
             while (mg_pb_next(&sig, &h) > 0)
-                if (tf_is_len(&h, 1))
+                if (mg_pb_is_len(&h, 1))
                     fn.name = mg_pb_str(&h);
             if (tf_wire_error(c, &sig))
                 return;
@@ -572,7 +567,7 @@ static void tf_collect(tf_ctx *c)
         mg_pb g = mg_pb_new(c->graphs[i], c->graph_at[i]);
         mg_pb_field f;
         while (!c->stop && mg_pb_next(&g, &f) > 0) {
-            if (!tf_is_len(&f, 2))
+            if (!mg_pb_is_len(&f, 2))
                 continue;
             mg_pb lib;
             if (tf_open(c, &lib, &g, &f) == 0)
@@ -600,7 +595,7 @@ static void tf_graph_nodes(tf_ctx *c, int judge)
         mg_pb g = mg_pb_new(c->graphs[i], c->graph_at[i]);
         mg_pb_field f;
         while (!c->stop && mg_pb_next(&g, &f) > 0) {
-            if (!tf_is_len(&f, 1))
+            if (!mg_pb_is_len(&f, 1))
                 continue;
             mg_pb sub;
             tf_node n;
@@ -626,12 +621,12 @@ static void tf_function_nodes(tf_ctx *c, const tf_fn *fn)
     mg_pb r = mg_pb_new(fn->body, fn->at);
     mg_pb_field f;
     while (!c->stop && mg_pb_next(&r, &f) > 0) {
-        if (tf_is_len(&f, 1))
+        if (mg_pb_is_len(&f, 1))
             sc.args = f.bytes; /* the signature (OpDef) */
     }
     r = mg_pb_new(fn->body, fn->at);
     while (!c->stop && mg_pb_next(&r, &f) > 0) {
-        if (!tf_is_len(&f, 3))
+        if (!mg_pb_is_len(&f, 3))
             continue;
         mg_pb sub;
         tf_node n;
@@ -675,9 +670,9 @@ static void tf_saver_def(tf_ctx *c, mg_pb *r)
 {
     mg_pb_field f;
     while (mg_pb_next(r, &f) > 0) {
-        if (tf_is_len(&f, 2))
+        if (mg_pb_is_len(&f, 2))
             c->save_node = tf_node_part(mg_pb_str(&f));
-        else if (tf_is_len(&f, 3))
+        else if (mg_pb_is_len(&f, 3))
             c->restore_node = tf_node_part(mg_pb_str(&f));
     }
     tf_wire_error(c, r);
@@ -696,12 +691,12 @@ static void tf_asset(tf_ctx *c, mg_pb *r)
 {
     mg_pb_field f;
     while (mg_pb_next(r, &f) > 0) {
-        if (!tf_is_len(&f, 1))
+        if (!mg_pb_is_len(&f, 1))
             continue;
         mg_pb ti = mg_pb_new(f.bytes, f.vat);
         mg_pb_field g;
         while (mg_pb_next(&ti, &g) > 0) {
-            if (!tf_is_len(&g, 1))
+            if (!mg_pb_is_len(&g, 1))
                 continue;
             mg_str *slot = mg_vec_push(&c->assets);
             if (slot)
@@ -720,12 +715,12 @@ static void tf_meta_graph(tf_ctx *c, mg_pb *r)
     mg_pb_field f;
     while (!c->stop && mg_pb_next(r, &f) > 0) {
         mg_pb sub;
-        if (tf_is_len(&f, 2)) {
+        if (mg_pb_is_len(&f, 2)) {
             tf_add_graph(c, &f);
-        } else if (tf_is_len(&f, 3)) {
+        } else if (mg_pb_is_len(&f, 3)) {
             if (tf_open(c, &sub, r, &f) == 0)
                 tf_saver_def(c, &sub);
-        } else if (tf_is_len(&f, 6)) {
+        } else if (mg_pb_is_len(&f, 6)) {
             if (tf_open(c, &sub, r, &f) == 0)
                 tf_asset(c, &sub);
         }
@@ -865,7 +860,7 @@ static int tf_scan(mg_scan *s, mg_span in, mg_str name)
     if (saved_model) {
         while (!c.stop && mg_pb_next(&r, &f) > 0) {
             mg_pb mg;
-            if (tf_is_len(&f, 2) && tf_open(&c, &mg, &r, &f) == 0)
+            if (mg_pb_is_len(&f, 2) && tf_open(&c, &mg, &r, &f) == 0)
                 tf_meta_graph(&c, &mg);
         }
         tf_wire_error(&c, &r);

@@ -98,4 +98,10 @@ const char *mg_pb_show(mg_str s, char *buf, size_t n);
  * recursion limit); a deeper message fails to load in every runtime. */
 #define MG_PB_MAX_DEPTH 100u
 
+/* 1 when `f` is field `num` with the length-delimited wire type. */
+static inline int mg_pb_is_len(const mg_pb_field *f, uint32_t num)
+{
+    return f->num == num && f->wire == MG_PB_LEN;
+}
+
 #endif
