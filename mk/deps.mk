@@ -4,7 +4,7 @@
 DEPS_BUILD := build-essential clang libclang-rt-14-dev pkg-config \
 	libjansson-dev libssl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev \
 	libarchive-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
-DEPS_TEST := python3 python3-jsonschema python3-onnx clang-format cppcheck zstd xz-utils bzip2 lz4 p7zip-full
+DEPS_TEST := python3 python3-jsonschema python3-onnx python3-numpy clang-format cppcheck zstd xz-utils bzip2 lz4 p7zip-full
 DEPS_FIXTURES := python3-torch python3-numpy python3-joblib python3-sklearn python3-h5py python3-onnx
 
 define install_missing
