@@ -15,6 +15,7 @@ import onnx
 from onnx import TensorProto, helper
 
 BIN = os.path.abspath(sys.argv[1])
+ROOT_CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
 passed = failed = 0
 
 
@@ -108,6 +109,21 @@ def main():
         rc, rep = scan(os.path.join(snap, "config.json"))
         check("a linked file named directly is scanned (links are the caller's choice)",
               rep and rep["files"][0]["status"] == "SCANNED", rep)
+        # a zip with two zip64 end records: the locator points at one (PyTorch's reader), the
+        # record right before the locator is the other (Python's zipfile)
+        ck = os.path.join(ROOT_CORPUS, "containers", "benign", "torch_linear_state_dict.pt")
+        data = open(ck, "rb").read()
+        loc = data.rfind(b"PK\x06\x07")
+        rec = data.rfind(b"PK\x06\x06", 0, loc)
+        check("fixture: the checkpoint has zip64 end records", loc > 0 and rec > 0 and rec + 56 == loc)
+        real = data[rec:loc]
+        moved = data[:rec] + real + real + data[loc:]  # the locator still says `rec`
+        two = os.path.join(tmp, "two_end_records.pt")
+        with open(two, "wb") as f:
+            f.write(moved)
+        rc, rep = scan(two)
+        check("zip64: two end records are a parser differential (MG-ARV-401)",
+              rc == 1 and (two, "MG-ARV-401") in threats(rep), rep and threats(rep))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))

@@ -304,6 +304,10 @@ static int zip_scan(mg_scan *s, mg_span in, mg_str name)
     int rc = mg_zip_read(&z, in, &s->work, s->lim->max_members);
     if (rc == -2)
         return mg_limit(s, MG_LIM_MEMBERS, z.eocd_off, "the archive has more members than the member limit");
+    if (z.zip64_other) /* reported even when one of the two readings fails */
+        mg_find(s, "MG-ARV-401", z.zip64_other, NULL,
+                "the zip64 locator points at another end record than the one before it: PyTorch's reader and "
+                "Python's zipfile read two different central directories");
     if (rc != 0) {
         mg_find(s, "MG-ARV-400", z.error_off, NULL, "unreadable zip archive: %s", z.error);
         return 0;

@@ -69,6 +69,8 @@ static int read_zip64_end(mg_zip *z, mg_span in, uint64_t *count)
     r.off = (size_t)z->eocd_off - 20;
     if (mg_rd_le(&r, 4) != LOC64_SIG)
         return fail(z, "zip64 end locator missing", r.off - 4);
+    mg_rd_le(&r, 4);
+    uint64_t claimed = mg_rd_le(&r, 8); /* where miniz (PyTorch) looks for the record */
     /* like Python's zipfile, find the record right before the locator rather
      * than at the offset the locator claims (prepended data shifts that) */
     if (z->eocd_off < 20 + 56)
@@ -82,6 +84,9 @@ static int read_zip64_end(mg_zip *z, mg_span in, uint64_t *count)
     z->cd_size = mg_rd_le(&r, 8);
     z->cd_off = mg_rd_le(&r, 8);
     z->zip64 = 1;
+    /* two end records: one reader takes one, the other reader the other */
+    if (claimed != rec && claimed <= in.len - 4 && mg_le(in.p + claimed, 4) == EOCD64_SIG)
+        z->zip64_other = claimed;
     return r.bad ? fail(z, "zip64 end record truncated", rec) : 0;
 }
 

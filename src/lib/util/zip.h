@@ -35,8 +35,9 @@ typedef struct mg_zip {
     size_t n;
     uint64_t eocd_off, cd_off, cd_size;
     int zip64;
-    uint64_t concat;   /* bytes Python's zipfile would shift offsets by (prepended data) */
-    const char *error; /* set when the archive cannot be read */
+    uint64_t concat;      /* bytes Python's zipfile would shift offsets by (prepended data) */
+    uint64_t zip64_other; /* a second zip64 end record where the locator points, or 0 */
+    const char *error;    /* set when the archive cannot be read */
     uint64_t error_off;
 } mg_zip;
 
