@@ -8,12 +8,13 @@
 
 int test_failed;
 
-#define TESTS(X)                                                                                                       \
-    X(rd_bounds)                                                                                                       \
-    X(arena_budget)                                                                                                    \
-    X(vec_budget) X(buf_max) X(rules_order) X(rules_aliases) X(rules_parents) X(rules_dunder) X(rules_glob_no_walk)    \
-        X(rules_syntax_errors) X(pickle_plausible) X(scan_buffer_api) X(scan_threads) X(limits_reported)               \
-            X(threat_catalog)
+// clang-format off
+#define TESTS(X)                                                                              \
+    X(rd_bounds) X(arena_budget) X(vec_budget) X(buf_max)                                     \
+    X(rules_order) X(rules_aliases) X(rules_parents) X(rules_dunder) X(rules_glob_no_walk)    \
+    X(rules_syntax_errors) X(pickle_plausible) X(scan_buffer_api) X(scan_threads)             \
+    X(limits_reported) X(threat_catalog) X(pb_varints) X(pb_fields_and_errors) X(pb_depth)
+// clang-format on
 
 #define DECL(name) void test_##name(void);
 TESTS(DECL)
