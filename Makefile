@@ -21,7 +21,7 @@ FUZZ_CC := clang
 LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c src/lib/policy/*.c)
 # the command: subcommands, and the service's store and HTTP server (outside the library: they
 # touch the network and the database, which libmodelgate never does)
-CLI_SRC := $(wildcard src/cli/*.c src/store/*.c src/server/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c)
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
 RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)
@@ -118,7 +118,7 @@ run: all
 check: deps
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/modelgate.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli
+		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli src/common src/store src/server
 
 bench: all
 	bench/run.sh

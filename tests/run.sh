@@ -65,6 +65,7 @@ suite docs tests/e2e/docs.sh build/test/modelgate
 suite policy "$PY" tests/e2e/policy_test.py build/test/modelgate
 suite folders "$PY" tests/e2e/folders_test.py build/test/modelgate
 suite noise "$PY" tests/e2e/noise_test.py build/test/modelgate
+suite service "$PY" tests/e2e/service_test.py build/test/modelgate
 suite replay replay
 
 echo

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "../common/stamp.h"
 #include "modelgate.h"
 
 /* Exit codes (report.md): the contract scripts depend on. */
@@ -16,9 +17,13 @@ enum { EXIT_ALLOWED = 0, EXIT_BLOCKED = 1, EXIT_ERROR = 2 };
 int cmd_scan(int argc, char **argv);
 int cmd_threats(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 void help_scan(FILE *out);
 void help_threats(FILE *out);
 void help_policy(FILE *out);
+void help_serve(FILE *out);
+void help_token(FILE *out);
 
 /* Loads a policy file (or the defaults when path is NULL); prints the
  * problem and returns NULL when the file is invalid. */
@@ -47,8 +52,5 @@ typedef struct scan_view {
 int write_json(FILE *out, const scan_view *v);
 int write_sarif(FILE *out, const scan_view *v);
 int write_text(FILE *out, const scan_view *v);
-
-void uuid_v4(char out[37]);
-void rfc3339_now(char *out, size_t n);
 
 #endif

@@ -17,6 +17,8 @@ static void usage(FILE *out)
             "  scan PATH...     scan model files and folders; exit 0 allowed, 1 blocked, 2 error\n"
             "  threats          list every threat id with its severity and title\n"
             "  policy show|check  print the effective policy, or validate a policy file\n"
+            "  serve            run the scanner service (REST API, docs/rest.md)\n"
+            "  token create     create an API token for the service\n"
             "  help [COMMAND]   show help for a command\n"
             "  --version        print the scanner version\n",
             MG_VERSION);
@@ -39,6 +41,10 @@ int main(int argc, char **argv)
         return cmd_threats(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return cmd_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         const char *topic = argc > 2 ? argv[2] : NULL;
         if (topic && strcmp(topic, "scan") == 0)
@@ -47,6 +53,10 @@ int main(int argc, char **argv)
             help_threats(stdout);
         else if (topic && strcmp(topic, "policy") == 0)
             help_policy(stdout);
+        else if (topic && strcmp(topic, "serve") == 0)
+            help_serve(stdout);
+        else if (topic && strcmp(topic, "token") == 0)
+            help_token(stdout);
         else
             usage(stdout);
         return 0;

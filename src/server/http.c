@@ -1,0 +1,205 @@
+/*
+ * http.c - the HTTP front of the service on libmicrohttpd: a pool of worker
+ * threads (one epoll/poll loop each), bounded request line and headers
+ * (MHD's per-connection memory limit answers oversized headers itself),
+ * bounded bodies, and an idle timeout.
+ *
+ * MHD calls the access handler several times per request: first with the
+ * headers, then once per chunk of body, then once more with nothing left.
+ * The body is collected into a buffer that never grows past SRV_MAX_BODY:
+ * a declared Content-Length over the limit is refused with 413 before any
+ * body is read; a chunked body that outgrows it is drained and refused at
+ * the end. Only then does the request reach api_handle.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server.h"
+
+struct srv_http {
+    struct MHD_Daemon *daemon;
+    const srv_ctx *ctx;
+};
+
+/* Per-request state, from the first call of the access handler to the
+ * completion callback. */
+typedef struct http_req {
+    char *body;
+    size_t len, cap;
+    int too_large;
+} http_req;
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *body)
+{
+    size_t len = body ? strlen(body) : 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    if (body)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result send_too_large(struct MHD_Connection *c)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body larger than %d bytes", SRV_MAX_BODY);
+    return send_json(c, MHD_HTTP_CONTENT_TOO_LARGE, api_error_body(msg));
+}
+
+/* Appends a chunk, or marks the request too large (the rest is drained). */
+static int body_append(http_req *r, const char *data, size_t n)
+{
+    if (r->too_large || n > (size_t)SRV_MAX_BODY - r->len) {
+        r->too_large = 1;
+        return 0;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2; /* bounded: len + n <= SRV_MAX_BODY */
+        char *p = realloc(r->body, cap);
+        if (!p)
+            return -1;
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = 0;
+    return 0;
+}
+
+static int declared_too_large(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(cl, &end, 10);
+    return end == cl || *end || v > SRV_MAX_BODY;
+}
+
+static const char *query_arg(const srv_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result dispatch(struct srv_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                                http_req *r)
+{
+    srv_request req = {
+        .method = method,
+        .path = url,
+        .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .body = r->body ? r->body : "",
+        .body_len = r->len,
+        .arg = query_arg,
+        .conn = c,
+    };
+    srv_response resp = {500, NULL};
+    api_handle(h->ctx, &req, &resp);
+    return send_json(c, resp.status, resp.body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **state)
+{
+    http_req *r = *state;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *state = r;
+        if (declared_too_large(c)) {
+            r->too_large = 1;
+            return send_too_large(c); /* before reading the body: MHD closes the connection after */
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        int rc = body_append(r, upload, *upload_size);
+        *upload_size = 0;
+        return rc == 0 ? MHD_YES : MHD_NO;
+    }
+    if (r->too_large)
+        return send_too_large(c);
+    return dispatch(cls, c, url, method, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
+{
+    http_req *r = *state;
+    if (r) {
+        free(r->body);
+        free(r);
+        *state = NULL;
+    }
+}
+
+/* Fills `sa` from an address literal; returns its length, 0 when invalid. */
+static socklen_t make_addr(const srv_listen *l, struct sockaddr_storage *sa, int *v6)
+{
+    memset(sa, 0, sizeof *sa);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET, l->addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(l->port);
+        *v6 = 0;
+        return sizeof *a4;
+    }
+    if (inet_pton(AF_INET6, l->addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(l->port);
+        *v6 = 1;
+        return sizeof *a6;
+    }
+    return 0;
+}
+
+int http_start(srv_http **out, const srv_listen *l, const srv_ctx *ctx, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_storage sa;
+    int v6 = 0;
+    if (!make_addr(l, &sa, &v6)) {
+        snprintf(err, errlen, "not an IP address: %s", l->addr);
+        return MG_EINVAL;
+    }
+    srv_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return MG_ENOMEM;
+    h->ctx = ctx;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    h->daemon =
+        MHD_start_daemon(flags, l->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_THREAD_POOL_SIZE, l->threads ? l->threads : 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)SRV_MAX_HEADERS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SRV_TIMEOUT_S,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)", l->addr, (unsigned)l->port);
+        free(h);
+        return MG_EIO;
+    }
+    *out = h;
+    return MG_OK;
+}
+
+void http_stop(srv_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,391 @@
+/*
+ * sqlite.c - the embedded store: one SQLite file, DIR/modelgate.db, in WAL
+ * mode so readers never wait for the writer and a killed process leaves
+ * every committed scan intact.
+ *
+ * Schema changes are numbered migrations (the `migrations` array below),
+ * applied in order inside one transaction on open and recorded in
+ * schema_migrations; a migration is never edited once released, only
+ * followed by another. The SQL stays close to what PostgreSQL accepts so a
+ * second backend can share the shape of the schema.
+ *
+ * Tokens: 32 random bytes (OpenSSL RAND_bytes) shown once as "mg_" + hex;
+ * the table holds only their SHA-256, so a copy of the database does not
+ * grant access.
+ *
+ * Concurrency: one connection shared by the HTTP worker threads, serialised
+ * by a mutex (statements are short; scans run outside the store). Another
+ * process (`modelgate token create` beside a running service) waits up to
+ * busy_timeout for the write lock.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+struct mg_store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+/* The time now as RFC 3339 UTC (milliseconds), computed by the database. */
+#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+/* Numbered migrations: index i is version i + 1. Append only. */
+static const char *const migrations[] = {
+    /* 1: tokens, models, scans */
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'scanner', 'reader')),"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE models ("
+    "  uuid TEXT PRIMARY KEY,"
+    "  model_uri TEXT NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  model_name TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE TABLE scans ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  model_uuid TEXT NOT NULL,"
+    "  model_uri TEXT NOT NULL,"
+    "  eval_outcome TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  report TEXT NOT NULL);"
+    "CREATE INDEX scans_by_time ON scans (created_at, seq);"
+    "CREATE INDEX scans_by_model ON scans (model_uuid, created_at);",
+};
+enum { NMIGRATIONS = sizeof migrations / sizeof migrations[0] };
+
+/* Creates `dir` and its missing parents (mode 0700: the store holds token
+ * hashes and reports). */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path)
+        return -1;
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != 0)
+            continue;
+        char c = path[i];
+        path[i] = 0;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        path[i] = c;
+    }
+    return 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? STORE_OK : STORE_EDB;
+}
+
+static int current_version(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1, &q, NULL) != SQLITE_OK)
+        return STORE_EDB;
+    int rc = sqlite3_step(q) == SQLITE_ROW ? STORE_OK : STORE_EDB;
+    *out = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static int record_version(sqlite3 *db, int version)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, " NOW_SQL ")", -1, &q,
+                           NULL) != SQLITE_OK)
+        return STORE_EDB;
+    sqlite3_bind_int(q, 1, version);
+    int rc = sqlite3_step(q) == SQLITE_DONE ? STORE_OK : STORE_EDB;
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Applies the pending migrations in one write transaction, so two processes
+ * opening a fresh store at once cannot both migrate it. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    int rc = exec_sql(db, "BEGIN IMMEDIATE");
+    if (rc != STORE_OK)
+        goto fail;
+    rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "  version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+    int version = 0;
+    if (rc == STORE_OK)
+        rc = current_version(db, &version);
+    if (rc == STORE_OK && version > NMIGRATIONS) {
+        snprintf(err, errlen, "database schema version %d is newer than this modelgate (%d)", version,
+                 (int)NMIGRATIONS);
+        exec_sql(db, "ROLLBACK");
+        return STORE_ESCHEMA;
+    }
+    /* migrations[i] brings the schema from version i to i + 1 */
+    for (size_t i = version > 0 ? (size_t)version : 0; rc == STORE_OK && i < NMIGRATIONS; i++) {
+        rc = exec_sql(db, migrations[i]);
+        if (rc == STORE_OK)
+            rc = record_version(db, (int)i + 1);
+    }
+    if (rc == STORE_OK)
+        rc = exec_sql(db, "COMMIT");
+    if (rc == STORE_OK)
+        return STORE_OK;
+fail:
+    snprintf(err, errlen, "migration failed: %s", sqlite3_errmsg(db));
+    exec_sql(db, "ROLLBACK");
+    return STORE_EDB;
+}
+
+static int configure(sqlite3 *db)
+{
+    /* WAL: readers never block the writer; synchronous=FULL: a scan answered
+     * 200 is on disk even if the machine loses power right after. */
+    sqlite3_busy_timeout(db, 5000);
+    return exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+}
+
+int store_open(mg_store **out, const char *dir, char *err, size_t errlen)
+{
+    *out = NULL;
+    char path[4096];
+    if (make_dirs(dir) != 0 || (size_t)snprintf(path, sizeof path, "%s/modelgate.db", dir) >= sizeof path) {
+        snprintf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+        return STORE_EIO;
+    }
+    mg_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return STORE_ENOMEM;
+    pthread_mutex_init(&st->mu, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    int rc = STORE_EDB;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    chmod(path, 0600);
+    if (configure(st->db) != STORE_OK) {
+        snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(st->db));
+        goto fail;
+    }
+    rc = migrate(st->db, err, errlen);
+    if (rc != STORE_OK)
+        goto fail;
+    *out = st;
+    return STORE_OK;
+fail:
+    store_close(st);
+    return rc;
+}
+
+void store_close(mg_store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+int store_schema_version(mg_store *st, int *out)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = current_version(st->db, out);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static const char *const role_names[] = {"", "reader", "scanner", "admin"};
+
+const char *store_role_name(store_role role)
+{
+    return role >= ROLE_READER && role <= ROLE_ADMIN ? role_names[role] : "";
+}
+
+store_role store_role_parse(const char *name)
+{
+    for (int r = ROLE_READER; name && r <= ROLE_ADMIN; r++)
+        if (strcmp(name, role_names[r]) == 0)
+            return (store_role)r;
+    return ROLE_NONE;
+}
+
+/* Lowercase hex of SHA-256(text): the only form of a token that is stored. */
+static int token_hash(const char *token, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) || mdlen != sizeof md)
+        return STORE_ENOMEM;
+    for (size_t i = 0; i < sizeof md; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return STORE_OK;
+}
+
+int store_token_count(mg_store *st, long *out)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db, "SELECT COUNT(*) FROM tokens", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            *out = (long)sqlite3_column_int64(q, 0);
+            rc = STORE_OK;
+        }
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_token_create(mg_store *st, store_role role, char out[STORE_TOKEN_LEN + 1])
+{
+    unsigned char raw[32];
+    if (role == ROLE_NONE || RAND_bytes(raw, sizeof raw) != 1)
+        return role == ROLE_NONE ? MG_EINVAL : STORE_EIO;
+    memcpy(out, "mg_", 3);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 3 + 2 * i, 3, "%02x", raw[i]);
+    char hash[65];
+    if (token_hash(out, hash) != STORE_OK)
+        return STORE_ENOMEM;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO tokens (hash, role, created_at) VALUES (?, ?, " NOW_SQL ")", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, store_role_name(role), -1, SQLITE_STATIC);
+        rc = sqlite3_step(q) == SQLITE_DONE ? STORE_OK : STORE_EDB;
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_token_lookup(mg_store *st, const char *token, store_role *role)
+{
+    char hash[65];
+    *role = ROLE_NONE;
+    if (token_hash(token, hash) != STORE_OK)
+        return STORE_ENOMEM;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db, "SELECT role FROM tokens WHERE hash = ?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, hash, -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(q);
+        if (s == SQLITE_ROW)
+            *role = store_role_parse((const char *)sqlite3_column_text(q, 0));
+        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* Binds the texts in order to ?1..?n and runs the statement once. */
+static int run_bound(sqlite3 *db, const char *sql, const char *const *args, int nargs)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return STORE_EDB;
+    for (int i = 0; i < nargs; i++)
+        sqlite3_bind_text(q, i + 1, args[i] ? args[i] : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q) == SQLITE_DONE ? STORE_OK : STORE_EDB;
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int store_scan_put(mg_store *st, const store_scan *s)
+{
+    const char *model[] = {s->model_uuid, s->model_uri, s->namespace_, s->model_name, s->created_at};
+    const char *scan[] = {s->uuid, s->model_uuid, s->model_uri, s->eval_outcome, s->created_at, s->report};
+    pthread_mutex_lock(&st->mu);
+    int rc = exec_sql(st->db, "BEGIN IMMEDIATE");
+    if (rc == STORE_OK)
+        rc = run_bound(st->db,
+                       "INSERT INTO models (uuid, model_uri, namespace, model_name, created_at, updated_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                       " ON CONFLICT (uuid) DO UPDATE SET model_uri = excluded.model_uri,"
+                       " updated_at = excluded.updated_at",
+                       model, 5);
+    if (rc == STORE_OK)
+        rc = run_bound(st->db,
+                       "INSERT INTO scans (uuid, model_uuid, model_uri, eval_outcome, created_at, report)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                       scan, 6);
+    if (rc == STORE_OK)
+        rc = exec_sql(st->db, "COMMIT");
+    if (rc != STORE_OK)
+        exec_sql(st->db, "ROLLBACK");
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_scan_get(mg_store *st, const char *uuid, char **report)
+{
+    *report = NULL;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db, "SELECT report FROM scans WHERE uuid = ?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(q);
+        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
+        if (rc == STORE_OK) {
+            const char *text = (const char *)sqlite3_column_text(q, 0);
+            *report = text ? strdup(text) : NULL;
+            rc = *report ? STORE_OK : STORE_ENOMEM;
+        }
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static const char *col(sqlite3_stmt *q, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    return t ? t : "";
+}
+
+int store_scan_list(mg_store *st, int limit, store_scan_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT uuid, model_uuid, model_uri, eval_outcome, created_at FROM scans"
+                           " ORDER BY created_at DESC, seq DESC LIMIT ?",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int(q, 1, limit);
+        int s = SQLITE_DONE;
+        rc = STORE_OK;
+        while (rc == STORE_OK && (s = sqlite3_step(q)) == SQLITE_ROW) {
+            store_scan row = {.uuid = col(q, 0),
+                              .model_uuid = col(q, 1),
+                              .model_uri = col(q, 2),
+                              .eval_outcome = col(q, 3),
+                              .created_at = col(q, 4)};
+            rc = fn(ctx, &row);
+        }
+        if (rc == STORE_OK && s != SQLITE_DONE)
+            rc = STORE_EDB;
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
