@@ -109,11 +109,16 @@ fuzz: deps build/fuzz/fuzz_$(T)
 		-artifact_prefix=build/fuzz/crash_$(T)_ build/fuzz/corpus_$(T) fuzz/corpus/$(T)
 
 # ---- the rest ----
+# scans the examples, then runs the service in the foreground on its embedded
+# SQLite store in ./var (LISTEN=ADDR:PORT to change where; Ctrl-C stops it)
+LISTEN ?= 127.0.0.1:8080
 run: all
 	@for m in examples/clean-model examples/tampered-model; do \
 	  echo "$$ modelgate scan $$m"; build/release/modelgate scan --format text $$m; \
 	  rc=$$?; echo "(exit $$rc)"; echo; [ $$rc -le 1 ] || exit $$rc; \
 	done
+	@echo "$$ modelgate serve --listen $(LISTEN) --data var --root ."
+	@exec build/release/modelgate serve --listen $(LISTEN) --data var --root .
 
 check: deps
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/modelgate.h
