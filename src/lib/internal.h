@@ -93,6 +93,10 @@ typedef struct mg_scan {
 /* Adds a finding. Severity comes from the threat catalog. `op` may be NULL. */
 void mg_find(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Same with a va_list, for modules that wrap mg_find in printf-style helpers:
+ * the message is formatted once, into the report. */
+void mg_findv(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 /* Same, at an explicit location (for members found while walking a container). */
 void mg_find_at(mg_scan *s, const char *loc, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

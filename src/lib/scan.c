@@ -72,11 +72,16 @@ __attribute__((format(printf, 6, 0))) static void add_finding(mg_scan *s, const 
     }
 }
 
+void mg_findv(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, va_list ap)
+{
+    add_finding(s, s->loc, threat, offset, op, fmt, ap);
+}
+
 void mg_find(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    add_finding(s, s->loc, threat, offset, op, fmt, ap);
+    mg_findv(s, threat, offset, op, fmt, ap);
     va_end(ap);
 }
 

@@ -100,30 +100,31 @@ static int gg_probe(mg_span head, mg_str name)
     return 0;
 }
 
-__attribute__((format(printf, 3, 4))) static void gg_find(gg_ctx *c, uint64_t off, const char *fmt, ...)
+__attribute__((format(printf, 3, 0))) static void gg_findv(gg_ctx *c, uint64_t off, const char *fmt, va_list ap)
 {
     if (c->nfind >= GG_MAX_FINDINGS) {
         c->skipped++;
         return;
     }
     c->nfind++;
-    char msg[512];
+    mg_findv(c->s, "MG-GGUF-400", off, NULL, fmt, ap);
+}
+
+__attribute__((format(printf, 3, 4))) static void gg_find(gg_ctx *c, uint64_t off, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gg_findv(c, off, fmt, ap);
     va_end(ap);
-    mg_find(c->s, "MG-GGUF-400", off, NULL, "%s", msg);
 }
 
 /* A malformed structure that cannot be followed: reported, parsing stops. */
 __attribute__((format(printf, 3, 4))) static int gg_fail(gg_ctx *c, uint64_t off, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gg_findv(c, off, fmt, ap);
     va_end(ap);
-    gg_find(c, off, "%s", msg);
     c->broken = 1;
     return -1;
 }

@@ -742,12 +742,10 @@ static void code_ref(jdoc *d, const jnode *v, const char *what, const char *slot
 
 __attribute__((format(printf, 3, 4))) static void malformed(jdoc *d, const jnode *v, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mg_findv(d->s, "MG-HF-400", v->off, NULL, fmt, ap);
     va_end(ap);
-    mg_find(d->s, "MG-HF-400", v->off, NULL, "%s", msg);
 }
 
 /* auto_map: {AutoClass: "module.Class" | [slow, fast] | null}, or the legacy

@@ -213,12 +213,10 @@ static int ox_first(ox_ctx *c, const char *threat, mg_str dom, mg_str name)
 
 __attribute__((format(printf, 3, 4))) static void ox_malformed(ox_ctx *c, uint64_t at, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mg_findv(c->s, "MG-ONNX-400", at, NULL, fmt, ap);
     va_end(ap);
-    mg_find(c->s, "MG-ONNX-400", at, NULL, "%s", msg);
     c->stop = 1;
 }
 

@@ -99,12 +99,10 @@ __attribute__((format(printf, 4, 5))) static void st_find(st_ctx *c, const char 
         return;
     }
     c->nfind++;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mg_findv(c->s, id, off, NULL, fmt, ap);
     va_end(ap);
-    mg_find(c->s, id, off, NULL, "%s", msg);
 }
 
 /* Where a tensor's name appears in the header (for the finding's offset);

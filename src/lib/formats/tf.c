@@ -182,12 +182,10 @@ typedef struct tf_ctx {
 
 __attribute__((format(printf, 3, 4))) static void tf_malformed(tf_ctx *c, uint64_t at, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mg_findv(c->s, "MG-TF-400", at, NULL, fmt, ap);
     va_end(ap);
-    mg_find(c->s, "MG-TF-400", at, NULL, "%s", msg);
     c->stop = 1;
 }
 
