@@ -144,41 +144,38 @@ static void scan_spool(mg_scan *s, mg_spool *sp, const char *nm)
     s->released = released;
 }
 
+typedef struct zlib_sink {
+    mg_scan *s;
+    mg_span in;
+    budget *b;
+    mg_spool *sp;
+} zlib_sink;
+
+static int zlib_write(void *ctx, const uint8_t *p, size_t n)
+{
+    zlib_sink *z = ctx;
+    return budget_take(z->b, n, "zlib stream") != 0 || mg_spool_write(z->sp, p, n) != 0;
+}
+
+static void zlib_consumed(void *ctx, size_t used)
+{
+    zlib_sink *z = ctx;
+    if (used > (1u << 20))
+        mg_release(z->s, z->in, used - (1u << 20));
+}
+
 static int scan_zlib(mg_scan *s, mg_span in)
 {
     mg_spool sp;
     if (mg_spool_open(&sp) != 0)
         return mg_limit(s, MG_LIM_MEMORY, 0, "no memory file for decompression");
     budget b = {s, in.len, 0};
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    int zr = inflateInit(&zs);
-    unsigned char out[65536];
-    size_t off = 0;
-    while (zr == Z_OK) {
-        size_t chunk =
-            in.len - off > (4u << 20) ? (4u << 20) : in.len - off; /* small steps: consumed input is released */
-        zs.next_in = (Bytef *)(uintptr_t)(in.p + off);
-        zs.avail_in = (uInt)chunk;
-        do {
-            zs.next_out = out;
-            zs.avail_out = sizeof out;
-            zr = inflate(&zs, Z_NO_FLUSH);
-            size_t got = sizeof out - zs.avail_out;
-            if (got && (budget_take(&b, got, "zlib stream") != 0 || mg_spool_write(&sp, out, got) != 0))
-                zr = Z_MEM_ERROR;
-        } while (zr == Z_OK && zs.avail_out == 0);
-        off += chunk - zs.avail_in;
-        if (off > (1u << 20))
-            mg_release(s, in, off - (1u << 20));
-        if (zr == Z_OK && zs.avail_in == 0 && off >= in.len)
-            zr = Z_DATA_ERROR; /* input ended inside the stream */
-        if (zr == Z_BUF_ERROR)
-            zr = Z_DATA_ERROR;
-    }
-    inflateEnd(&zs);
-    if (zr != Z_STREAM_END && !b.blown)
-        mg_find(s, "MG-ARV-400", zs.total_in, NULL, "the zlib stream is corrupt or truncated");
+    zlib_sink z = {s, in, &b, &sp};
+    mg_inflate_io io = {zlib_write, zlib_consumed, &z};
+    uint64_t used = 0;
+    int rc = mg_inflate(in, 15, &io, &used);
+    if (rc == MG_INFLATE_BAD || (rc == MG_INFLATE_STOPPED && !b.blown))
+        mg_find(s, "MG-ARV-400", used, NULL, "the zlib stream is corrupt or truncated");
     mg_set_format(s, "zlib");
     if (!b.blown)
         scan_spool(s, &sp, "zlib");

@@ -132,6 +132,19 @@ static void check_local(mg_scan *s, const mg_zip_entry *e, const char *nm)
 
 /* The member's bytes: a span of the file when stored, inflated into the
  * scan arena (within the inflate and ratio budgets) when deflated. */
+/* Output of a deflated member: never more than its declared size. */
+typedef struct member_sink {
+    mg_spool *sp;
+    uint64_t declared, got;
+} member_sink;
+
+static int member_write(void *ctx, const uint8_t *p, size_t n)
+{
+    member_sink *m = ctx;
+    m->got += n;
+    return m->got > m->declared || mg_spool_write(m->sp, p, n) != 0;
+}
+
 /* The member's bytes: a span of the file when stored; when deflated, a
  * spool (memory file, released after the member) within the budgets. */
 static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char *nm, mg_span *out, mg_spool *sp)
@@ -159,42 +172,16 @@ static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char
     }
     if (mg_spool_open(sp) != 0)
         return mg_limit(s, MG_LIM_MEMORY, e->cd_off, "no memory file for inflating a member");
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, -15) != Z_OK)
-        return -1;
-    unsigned char buf[65536];
-    size_t off = 0;
-    int zr = Z_OK;
-    uint64_t got = 0;
-    while (zr == Z_OK) {
-        size_t chunk = raw.len - off > (1u << 30) ? (1u << 30) : raw.len - off;
-        zs.next_in = (Bytef *)(uintptr_t)(raw.p + off);
-        zs.avail_in = (uInt)chunk;
-        do {
-            zs.next_out = buf;
-            zs.avail_out = sizeof buf;
-            zr = inflate(&zs, Z_NO_FLUSH);
-            size_t n = sizeof buf - zs.avail_out;
-            got += n;
-            if (got > e->usize) /* more than declared: stop before it grows further */
-                zr = Z_NEED_DICT;
-            else if (n && mg_spool_write(sp, buf, n) != 0)
-                zr = Z_MEM_ERROR;
-        } while (zr == Z_OK && zs.avail_out == 0);
-        off += chunk - zs.avail_in;
-        if (zr == Z_OK && off >= raw.len)
-            zr = Z_DATA_ERROR;
-        if (zr == Z_BUF_ERROR)
-            zr = Z_DATA_ERROR;
-    }
-    inflateEnd(&zs);
+    member_sink ms = {sp, e->usize, 0};
+    mg_inflate_io io = {member_write, NULL, &ms};
+    int rc = mg_inflate(raw, -15, &io, NULL);
+    uint64_t got = ms.got;
     s->inflated += got;
     if (got > e->usize) {
         mg_find(s, "MG-ARV-404", e->cd_off, nm, "member `%s` inflates to more than its declared size", nm);
         return -1;
     }
-    if (zr != Z_STREAM_END || got != e->usize) {
+    if (rc != MG_INFLATE_OK || got != e->usize) {
         mg_find(s, "MG-ARV-400", e->data_off, nm, "member `%s` is not valid deflate data of its declared size", nm);
         return -1;
     }

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "banned.h"
 
@@ -162,4 +163,40 @@ void mg_spool_close(mg_spool *sp)
         close(sp->fd);
     memset(sp, 0, sizeof *sp);
     sp->fd = -1;
+}
+
+int mg_inflate(mg_span in, int window_bits, const mg_inflate_io *io, uint64_t *total_in)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, window_bits) != Z_OK)
+        return MG_INFLATE_BAD;
+    unsigned char out[65536];
+    size_t off = 0;
+    int zr = Z_OK, stopped = 0;
+    while (zr == Z_OK) {
+        /* small steps, so consumed input can be released as we go */
+        size_t chunk = in.len - off > (4u << 20) ? (4u << 20) : in.len - off;
+        zs.next_in = (Bytef *)(uintptr_t)(in.p + off);
+        zs.avail_in = (uInt)chunk;
+        do {
+            zs.next_out = out;
+            zs.avail_out = sizeof out;
+            zr = inflate(&zs, Z_NO_FLUSH);
+            size_t got = sizeof out - zs.avail_out;
+            if (got && (zr == Z_OK || zr == Z_STREAM_END) && io->write(io->ctx, out, got) != 0) {
+                stopped = 1;
+                zr = Z_MEM_ERROR;
+            }
+        } while (zr == Z_OK && zs.avail_out == 0);
+        off += chunk - zs.avail_in;
+        if (io->consumed)
+            io->consumed(io->ctx, off);
+        if (zr == Z_OK && off >= in.len)
+            zr = Z_DATA_ERROR; /* the input ended inside the stream */
+    }
+    if (total_in)
+        *total_in = zs.total_in;
+    inflateEnd(&zs);
+    return stopped ? MG_INFLATE_STOPPED : zr == Z_STREAM_END ? MG_INFLATE_OK : MG_INFLATE_BAD;
 }

@@ -46,4 +46,20 @@ int mg_spool_write(mg_spool *sp, const void *p, size_t n);
 int mg_spool_map(mg_spool *sp, mg_span *out);
 void mg_spool_close(mg_spool *sp);
 
+/*
+ * Inflates `in` (window_bits 15: a zlib stream; -15: raw deflate, as in zip
+ * members) in steps, handing each piece of output to io->write (which keeps
+ * the budget and may stop by returning nonzero) and reporting the input
+ * consumed so far to io->consumed (so mapped input can be released).
+ * Returns MG_INFLATE_OK at the end of the stream, MG_INFLATE_STOPPED when
+ * write stopped it, MG_INFLATE_BAD when the data is corrupt or ends early.
+ */
+enum { MG_INFLATE_OK = 0, MG_INFLATE_STOPPED = 1, MG_INFLATE_BAD = 2 };
+typedef struct mg_inflate_io {
+    int (*write)(void *ctx, const uint8_t *p, size_t n);
+    void (*consumed)(void *ctx, size_t bytes_in); /* may be NULL */
+    void *ctx;
+} mg_inflate_io;
+int mg_inflate(mg_span in, int window_bits, const mg_inflate_io *io, uint64_t *total_in);
+
 #endif
