@@ -258,6 +258,18 @@ int mg_scan_child_as(mg_scan *s, const mg_module *m, mg_span data, const char *n
     return rc;
 }
 
+/* A scan context for findings made outside a file's own scan (folder-level
+ * checks): no mapping, no arena, the file's record as the target. */
+static void scan_for_record(mg_scan *s, const mg_engine *eng, mg_file_rec *f, const char *module)
+{
+    memset(s, 0, sizeof *s);
+    s->eng = eng;
+    s->lim = &eng->opts.limits;
+    s->out = f;
+    s->loc = "";
+    s->module = module;
+}
+
 static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const char *name, int mapped)
 {
     mg_scan s;
@@ -490,11 +502,7 @@ static void scan_item(pool *p, size_t i)
     if (it->outside) {
         f->pub.status = MG_FILE_SKIPPED;
         mg_scan s;
-        memset(&s, 0, sizeof s);
-        s.eng = p->eng;
-        s.lim = &p->eng->opts.limits;
-        s.out = f;
-        s.loc = "";
+        scan_for_record(&s, p->eng, f, NULL);
         mg_find(&s, "MG-HF-401", 0, NULL,
                 "symbolic link points outside the scanned folder; a loader following it would read "
                 "files the scan never saw");
@@ -527,12 +535,7 @@ static void check_external_refs(const walk *w, const pool *p, const char *dir)
     for (size_t i = 0; i < p->n; i++) {
         mg_file_rec *f = p->recs[i];
         mg_scan s;
-        memset(&s, 0, sizeof s);
-        s.eng = p->eng;
-        s.lim = &p->eng->opts.limits;
-        s.out = f;
-        s.loc = "";
-        s.module = "onnx";
+        scan_for_record(&s, p->eng, f, "onnx");
         size_t nfacts = f->facts.n;
         for (size_t k = 0; k < nfacts; k++) {
             const mg_fact_kv *kv = &((mg_fact_kv *)f->facts.items)[k];
@@ -603,11 +606,7 @@ static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const c
         mg_file_rec *f = mg_report_add_file(r, prefix[0] ? prefix : ".");
         if (f) {
             mg_scan s;
-            memset(&s, 0, sizeof s);
-            s.eng = eng;
-            s.lim = &eng->opts.limits;
-            s.out = f;
-            s.loc = "";
+            scan_for_record(&s, eng, f, NULL);
             f->pub.status = MG_FILE_ERROR;
             f->pub.error = "too many files";
             mg_limit(&s, MG_LIM_MEMBERS, 0, "the folder holds more files than the member limit");
