@@ -230,6 +230,7 @@ const mg_module *mg_detect(mg_span data, mg_str name)
 
 int mg_scan_child(mg_scan *s, mg_span data, const char *name, uint64_t offset)
 {
+    /* the limits are checked before detection, which reads the member */
     if (s->depth + 1 > s->lim->max_depth)
         return mg_limit(s, MG_LIM_DEPTH, offset, "nesting deeper than the depth limit");
     if (data.len > s->lim->max_file_size)
@@ -242,6 +243,8 @@ int mg_scan_child_as(mg_scan *s, const mg_module *m, mg_span data, const char *n
 {
     if (s->depth + 1 > s->lim->max_depth)
         return mg_limit(s, MG_LIM_DEPTH, offset, "nesting deeper than the depth limit");
+    if (data.len > s->lim->max_file_size)
+        return mg_limit(s, MG_LIM_SIZE, offset, "a member is larger than the file size limit");
     const char *saved = s->loc;
     char *loc =
         s->loc[0] ? mg_arena_printf(&s->work, "%s:%s", s->loc, name) : mg_arena_strndup(&s->work, name, strlen(name));

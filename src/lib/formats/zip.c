@@ -190,16 +190,16 @@ static int member_data(mg_scan *s, const mg_zip_entry *e, mg_span in, const char
     return 0;
 }
 
-/* Raw tensor data can look like anything for a few bytes: a member counts as
- * a pickle only with a PROTO header or a final STOP, as real pickles have. */
-static int worth_scanning(mg_span d, mg_str name)
+/* The module that reads this member, or NULL. Raw tensor data can look like
+ * anything for a few bytes: a member counts as a pickle only with a PROTO
+ * header or a final STOP, as real pickles have. */
+static const mg_module *member_module(mg_span d, mg_str name)
 {
     const mg_module *m = mg_detect(d, name);
-    if (!m)
-        return 0;
-    if (m == &mg_module_pickle) /* structure, and a PROTO header or a final STOP */
-        return d.len >= 2 && mg_pickle_plausible(d, 0) && (d.p[0] == 0x80 || d.p[d.len - 1] == '.');
-    return 1;
+    if (m == &mg_module_pickle &&
+        !(d.len >= 2 && mg_pickle_plausible(d, 0) && (d.p[0] == 0x80 || d.p[d.len - 1] == '.')))
+        return NULL;
+    return m;
 }
 
 enum { CRC_SMALL = 64 * 1024 };
@@ -270,18 +270,18 @@ static void read_member(mg_scan *s, const mg_zip_entry *e, mg_span d, const char
     }
     if (fl == F_TORCHSCRIPT && has_part(e->name, "code/") && ends_with(e->name, ".py"))
         torchscript_code(s, d, nm);
-    int scan = worth_scanning(d, e->name);
+    const mg_module *m = member_module(d, e->name);
     /* PyTorch unpickles these by name whatever they look like */
-    int by_name = !scan && (fl == F_PYTORCH || fl == F_TORCHSCRIPT) && ends_with(e->name, ".pkl");
+    if (!m && (fl == F_PYTORCH || fl == F_TORCHSCRIPT) && ends_with(e->name, ".pkl"))
+        m = &mg_module_pickle;
+    int scan = m != NULL;
     /* CRCs cost a full read, so only members we read anyway and small ones
      * are checked: verdict time stays independent of the tensor bytes */
     if ((scan || d.len <= CRC_SMALL) && d.len <= UINT32_MAX && crc32(0, d.p, (uInt)d.len) != e->crc)
         mg_find(s, "MG-ARV-405", e->cd_off, nm,
                 "member `%s` fails its CRC check: PyTorch reads it anyway, Python's zipfile refuses it", nm);
-    if (scan)
-        mg_scan_child(s, d, nm, e->data_off);
-    else if (by_name)
-        mg_scan_child_as(s, &mg_module_pickle, d, nm, e->data_off);
+    if (m) /* detected once: the child scan does not probe again */
+        mg_scan_child_as(s, m, d, nm, e->data_off);
 }
 
 static int zip_scan(mg_scan *s, mg_span in, mg_str name)
