@@ -21,7 +21,7 @@ FUZZ_CC := clang
 LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c src/lib/policy/*.c)
 # the command: subcommands, and the service's store and HTTP server (outside the library: they
 # touch the network and the database, which libmodelgate never does)
-CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c src/sources/*.c)
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
 RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)

@@ -166,6 +166,10 @@ const mg_file *mg_report_file(const mg_report *report, size_t i);
 mg_severity mg_report_max_severity(const mg_report *report);
 /* Number of files with status ERROR. */
 size_t mg_report_error_count(const mg_report *report);
+/* Records that `path` could not be read at all (a remote source that did
+ * not answer, say): a file with status ERROR and `message` as its error, so
+ * the evaluation's outcome is ERROR, never ALLOWED. */
+int mg_report_add_error(mg_report *report, const char *path, const char *message);
 
 /* The threat catalog: every id the engine can emit. */
 typedef struct mg_threat {

@@ -106,6 +106,23 @@ size_t mg_report_error_count(const mg_report *r)
     return n;
 }
 
+int mg_report_add_error(mg_report *r, const char *path, const char *message)
+{
+    if (!r || !path || !message)
+        return MG_EINVAL;
+    mg_file_rec *f = mg_report_add_file(r, path);
+    if (!f)
+        return MG_ENOMEM;
+    f->pub.status = MG_FILE_ERROR;
+    f->pub.error = mg_arena_strndup(&f->arena, message, strlen(message));
+    if (!f->pub.error) {
+        f->pub.error = "out of memory";
+        return MG_ENOMEM;
+    }
+    mg_file_rec_finish(f);
+    return MG_OK;
+}
+
 const char *mg_file_status_name(mg_file_status st)
 {
     switch (st) {

@@ -1,0 +1,142 @@
+/*
+ * source.c - the front of the remote sources: dispatch a model URI to its
+ * back-end (S3 or hub) and hand out what it listed. Each back-end decides
+ * for itself whether a URI is its own, so adding one is one line here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void remote_free(src_remote *r)
+{
+    if (!r)
+        return;
+    if (r->free_impl)
+        r->free_impl(r->impl);
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->objs[i].path);
+        free(r->objs[i].etag);
+        free(r->objs[i].sha256);
+    }
+    free(r->objs);
+    free(r->ns);
+    free(r->name);
+    free(r->rev);
+    free(r);
+}
+
+int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err, size_t errlen)
+{
+    *out = NULL;
+    src_remote *r = calloc(1, sizeof *r);
+    if (!r)
+        return SRC_ENOMEM;
+    r->cfg = *cfg;
+    if (!r->cfg.hub_endpoint)
+        r->cfg.hub_endpoint = "https://huggingface.co";
+    if (!r->cfg.s3_region)
+        r->cfg.s3_region = "us-east-1";
+    if (r->cfg.timeout_s <= 0)
+        r->cfg.timeout_s = 30;
+    if (!r->cfg.max_files)
+        r->cfg.max_files = 100000;
+    static int (*const backends[])(src_remote *, const char *, char *, size_t) = {src_s3_open, src_hub_open};
+    int rc = SRC_EINVAL;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0] && rc == SRC_EINVAL; i++)
+        rc = backends[i](r, uri, err, errlen);
+    if (rc == SRC_EINVAL && err && errlen && !err[0])
+        snprintf(err, errlen, "unsupported model URI: expected s3://bucket/prefix/, hf://ns/name[@rev] or "
+                              "%s/ns/name", r->cfg.hub_endpoint);
+    if (rc != SRC_OK) {
+        remote_free(r);
+        return rc;
+    }
+    *out = r;
+    return SRC_OK;
+}
+
+void src_close(src_remote *r)
+{
+    remote_free(r);
+}
+
+const char *src_namespace(const src_remote *r)
+{
+    return r->ns;
+}
+
+const char *src_name(const src_remote *r)
+{
+    return r->name;
+}
+
+const char *src_revision(const src_remote *r)
+{
+    return r->rev;
+}
+
+size_t src_count(const src_remote *r)
+{
+    return r->n;
+}
+
+const src_object *src_object_at(const src_remote *r, size_t i)
+{
+    return i < r->n ? &r->objs[i] : NULL;
+}
+
+int src_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd, char *err, size_t errlen)
+{
+    if (i >= r->n || off > r->objs[i].size || len > r->objs[i].size - off)
+        return SRC_EINVAL;
+    return r->read(r, i, off, len, fd, err, errlen);
+}
+
+/* A path is safe when every '/'-separated segment is non-empty and not "."
+ * or "..": staged files are created under a temporary folder by this path. */
+static int path_safe(const char *p)
+{
+    if (!*p || *p == '/')
+        return 0;
+    for (const char *seg = p; *seg;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        seg += n + (end != NULL);
+        if (end && !*seg)
+            return 0;
+    }
+    return 1;
+}
+
+int src_add_object(src_remote *r, const char *path, uint64_t size, const char *etag, const char *sha256)
+{
+    if (!path_safe(path))
+        return SRC_EINVAL;
+    if (r->n >= r->cfg.max_files)
+        return SRC_ELIMIT;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        src_object *o = realloc(r->objs, cap * sizeof *o);
+        if (!o)
+            return SRC_ENOMEM;
+        r->objs = o;
+        r->cap = cap;
+    }
+    src_object *o = &r->objs[r->n];
+    o->path = strdup(path);
+    o->size = size;
+    o->etag = etag ? strdup(etag) : NULL;
+    o->sha256 = sha256 ? strdup(sha256) : NULL;
+    if (!o->path || (etag && !o->etag) || (sha256 && !o->sha256)) {
+        free(o->path);
+        free(o->etag);
+        free(o->sha256);
+        return SRC_ENOMEM;
+    }
+    r->n++;
+    return SRC_OK;
+}

@@ -1,0 +1,72 @@
+/*
+ * source.h - remote model sources: S3 buckets (s3.c, SigV4 over libcurl) and
+ * Hugging Face-compatible hubs (hub.c). A source lists the files of one model
+ * and reads byte ranges of them; stage.c turns that into a local folder of
+ * sparse files holding exactly the bytes the engine needs for a verdict.
+ *
+ * This lives in the command, not in libmodelgate: the library never touches
+ * the network. Nothing here reads the environment either; src_config is
+ * filled by the caller (flags, config file, MODELGATE_* and AWS_* variables).
+ *
+ * SSRF: a source only ever talks to the endpoints in its src_config. A
+ * model URI names a bucket/prefix or a repo, never a host of its own.
+ */
+#ifndef MG_SOURCE_H
+#define MG_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    SRC_OK = 0,
+    SRC_ENOMEM = -1,
+    SRC_EINVAL = -2,   /* not a URI this source understands, or malformed */
+    SRC_ENOTFOUND = -3, /* no such bucket/prefix/repo/revision/file */
+    SRC_EDENIED = -4,  /* upstream refused our credentials (401/403) */
+    SRC_EUPSTREAM = -5, /* unreachable, timed out, 5xx, or an answer we cannot parse */
+    SRC_ELIMIT = -6,   /* more files or bytes than the source limits allow */
+};
+
+typedef struct src_config {
+    /* Hugging Face-compatible hub: every hf:// and https://huggingface.co URI goes here. */
+    const char *hub_endpoint; /* default "https://huggingface.co" */
+    const char *hub_token;    /* optional bearer token */
+    /* S3: from AWS conventions, resolved by the caller. */
+    const char *s3_endpoint; /* NULL: https://s3.<region>.amazonaws.com (virtual-host style) */
+    const char *s3_region;   /* default "us-east-1" */
+    const char *s3_access_key, *s3_secret_key, *s3_session_token; /* NULL: anonymous */
+    long timeout_s;          /* per request; default 30 */
+    uint32_t max_files;      /* files per model; default 100000 */
+} src_config;
+
+/* One file of a remote model. */
+typedef struct src_object {
+    char *path;   /* relative to the model root, '/'-separated, never ".." or absolute */
+    uint64_t size;
+    char *etag;   /* as the upstream gives it (S3 ETag, hub blob/LFS oid), or NULL */
+    char *sha256; /* lowercase hex when upstream states it (hub LFS oid), else NULL */
+} src_object;
+
+typedef struct src_remote src_remote;
+
+/* Opens the model a URI names (s3://bucket/prefix/, hf://ns/name[@rev],
+ * https://huggingface.co/ns/name[/tree/rev]) and lists its files.
+ * SRC_EINVAL for any other URI. On failure `err` says why in one sentence. */
+int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err, size_t errlen);
+void src_close(src_remote *r);
+
+/* Identity for the report: namespace ("bucket" or hub namespace), name (last
+ * prefix segment or repo name), revision (hub: the resolved 40-hex commit;
+ * S3: NULL, the engine then uses a content digest). Borrowed from r. */
+const char *src_namespace(const src_remote *r);
+const char *src_name(const src_remote *r);
+const char *src_revision(const src_remote *r);
+
+size_t src_count(const src_remote *r);
+const src_object *src_object_at(const src_remote *r, size_t i);
+
+/* Reads [off, off+len) of file i with one ranged request and writes it at
+ * the same offset of fd (pwrite). Short or oversize answers are errors. */
+int src_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd, char *err, size_t errlen);
+
+#endif
