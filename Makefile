@@ -85,7 +85,11 @@ build/test/unit: $(UNIT_SRC) build/test/libmodelgate.a
 build/test/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/libmodelgate.a
 	$(TEST_CC) $(TEST_CFLAGS) -o $@ fuzz/fuzz_$*.c fuzz/replay_main.c build/test/libmodelgate.a $(LIBS)
 
-TEST_BINS := build/test/modelgate build/test/unit $(patsubst %,build/test/replay_%,$(FUZZ_TARGETS))
+# the staging of remote models against full reads, over a stand-in source
+build/test/stage_check: tests/sources/stage_check.c src/sources/stage.c src/sources/stage.h build/test/libmodelgate.a
+	$(TEST_CC) $(TEST_CFLAGS) -o $@ tests/sources/stage_check.c src/sources/stage.c build/test/libmodelgate.a $(LIBS)
+
+TEST_BINS := build/test/modelgate build/test/unit build/test/stage_check $(patsubst %,build/test/replay_%,$(FUZZ_TARGETS))
 
 test: deps $(TEST_BINS) build/release/modelgate
 	@tests/run.sh

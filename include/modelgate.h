@@ -109,6 +109,34 @@ int mg_scan_path(mg_report **out, const mg_engine *engine, const char *path);
 int mg_scan_buffer(mg_report **out, const mg_engine *engine, const void *data, size_t len, const char *name);
 /* Adds another path's results to an existing report (for many CLI args). */
 int mg_scan_path_into(mg_report *report, const mg_engine *engine, const char *path);
+
+/*
+ * Sparse scans: the files under `path` are only partly present (a remote
+ * model fetched by byte ranges: src/sources/stage.c). Before reading a byte
+ * range of a file the engine asks `present`; a range that is missing is
+ * listed in the file's `needs` instead of being read, and the caller fetches
+ * those ranges and scans again until no file needs anything. A report with
+ * needs (mg_report_need_count > 0) is incomplete: never judge it. Formats
+ * whose verdict needs only parts (safetensors and GGUF headers, zip central
+ * directories and the members the engine reads) ask for parts; any other
+ * file is needed whole.
+ */
+typedef struct mg_range {
+    uint64_t off, len;
+} mg_range;
+
+typedef struct mg_sparse {
+    /* 1 when bytes [off, off+len) of `path` (as the report names it) are present */
+    int (*present)(void *ctx, const char *path, uint64_t off, uint64_t len);
+    /* the file's sha256 (lowercase hex) when known without reading it, or NULL */
+    const char *(*sha256)(void *ctx, const char *path);
+    void *ctx;
+} mg_sparse;
+
+int mg_scan_path_sparse(mg_report **out, const mg_engine *engine, const char *path, const mg_sparse *sparse);
+/* Ranges still needed, over every file of the report (0 for complete scans). */
+size_t mg_report_need_count(const mg_report *report);
+
 int mg_report_new(mg_report **out, const mg_engine *engine);
 void mg_report_free(mg_report *report);
 
@@ -158,6 +186,9 @@ typedef struct mg_file {
     const mg_global *globals;
     size_t nfacts;
     const mg_fact_kv *facts;
+    /* sparse scans only: byte ranges the engine needed but were not present */
+    size_t nneeds;
+    const struct mg_range *needs;
 } mg_file;
 
 size_t mg_report_file_count(const mg_report *report);
@@ -225,6 +256,12 @@ typedef struct mg_model_info {
     size_t nbaseline;
     const char *const *baseline_paths;
     const char *const *baseline_sha256;
+    /* remote models: the commit the files were read at (a hub's resolved
+     * sha), which replaces the revision the URI names; NULL otherwise */
+    const char *revision;
+    /* a hub other than huggingface.co ("https://hub.example.com"): its
+     * https URIs name hub models too (identity, `huggingface` scope) */
+    const char *hub_endpoint;
 } mg_model_info;
 
 typedef struct mg_file_issue {

@@ -66,6 +66,7 @@ suite policy "$PY" tests/e2e/policy_test.py build/test/modelgate
 suite folders "$PY" tests/e2e/folders_test.py build/test/modelgate
 suite noise "$PY" tests/e2e/noise_test.py build/test/modelgate
 suite service "$PY" tests/e2e/service_test.py build/test/modelgate
+suite stage "$PY" tests/e2e/stage_test.py build/test/modelgate
 suite replay replay
 
 echo

@@ -49,6 +49,7 @@ typedef struct mg_file_rec {
     mg_vec findings;     /* mg_finding */
     mg_vec globals;      /* mg_global */
     mg_vec facts;        /* mg_fact_kv */
+    mg_vec needs;        /* mg_range: sparse scans only */
     uint32_t limit_hits; /* bitmask of limits already reported */
     int summarised;      /* max_findings reached */
 } mg_file_rec;
@@ -88,7 +89,23 @@ typedef struct mg_scan {
     size_t map_len;
     size_t released; /* bytes of the mapping already given back (see mg_release) */
     int timed_out;
+    /* sparse scans: what is present, and the file as a whole (offsets of
+     * spans inside it are file offsets); sparse is NULL for complete files */
+    const mg_sparse *sparse;
+    const uint8_t *base;
+    size_t base_len;
 } mg_scan;
+
+/* Sparse scans (see mg_sparse). Offsets are relative to `in`; spans that do
+ * not lie in the file itself (inflated members) come from present bytes and
+ * are always present. mg_present only asks; mg_need records the range as
+ * needed and returns 0; mg_have asks and records what is missing. */
+int mg_present(mg_scan *s, mg_span in, uint64_t off, uint64_t len);
+int mg_need(mg_scan *s, mg_span in, uint64_t off, uint64_t len);
+int mg_have(mg_scan *s, mg_span in, uint64_t off, uint64_t len);
+/* What every probe may read: the first 4 KiB and the last 64 KiB + an end
+ * record (zip), plus the zip64 records before it. */
+enum { MG_PROBE_HEAD = 4096, MG_PROBE_TAIL = 65535 + 22 + 76 };
 
 /* Adds a finding. Severity comes from the threat catalog. `op` may be NULL. */
 void mg_find(mg_scan *s, const char *threat, uint64_t offset, const char *op, const char *fmt, ...)
@@ -137,6 +154,9 @@ typedef struct mg_module {
     int (*probe)(mg_span data, mg_str name);
     /* Reads `in` and reports findings; recursion only through mg_scan_child. */
     int (*scan)(mg_scan *s, mg_span in, mg_str name);
+    /* 1 when `scan` asks mg_have before reading, so it may be given a file
+     * that is only partly present (sparse scans); 0: such a file is needed whole */
+    int sparse;
 } mg_module;
 
 #define MG_MODULE(n) extern const mg_module mg_module_##n;

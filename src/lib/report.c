@@ -32,6 +32,7 @@ mg_file_rec *mg_report_add_file(mg_report *r, const char *path)
     mg_vec_init(&f->findings, sizeof(mg_finding), NULL);
     mg_vec_init(&f->globals, sizeof(mg_global), NULL);
     mg_vec_init(&f->facts, sizeof(mg_fact_kv), NULL);
+    mg_vec_init(&f->needs, sizeof(mg_range), NULL);
     f->pub.path = mg_arena_strndup(&f->arena, path, strlen(path));
     f->pub.format = "unknown";
     f->pub.sha256 = "";
@@ -54,6 +55,8 @@ void mg_file_rec_finish(mg_file_rec *f)
     f->pub.nglobals = f->globals.n;
     f->pub.facts = f->facts.items;
     f->pub.nfacts = f->facts.n;
+    f->pub.needs = f->needs.items;
+    f->pub.nneeds = f->needs.n;
 }
 
 void mg_report_free(mg_report *r)
@@ -68,6 +71,7 @@ void mg_report_free(mg_report *r)
         mg_vec_free(&fs[i]->findings);
         mg_vec_free(&fs[i]->globals);
         mg_vec_free(&fs[i]->facts);
+        mg_vec_free(&fs[i]->needs);
         free(fs[i]);
     }
     mg_vec_free(&r->files);
@@ -96,6 +100,14 @@ mg_severity mg_report_max_severity(const mg_report *r)
                 max = f->findings[k].severity;
     }
     return max;
+}
+
+size_t mg_report_need_count(const mg_report *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < mg_report_file_count(r); i++)
+        n += mg_report_file(r, i)->nneeds;
+    return n;
 }
 
 size_t mg_report_error_count(const mg_report *r)

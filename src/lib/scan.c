@@ -199,6 +199,58 @@ static int scan_views(mg_scan *s, const mg_module *m, mg_span data, const char *
     return rc;
 }
 
+/* The file offset of `in` + off, when `in` lies in the file itself. */
+static int file_offset(const mg_scan *s, mg_span in, uint64_t off, uint64_t len, uint64_t *at)
+{
+    if (!s->sparse || !s->base || in.p < s->base || in.p > s->base + s->base_len)
+        return 0;
+    uint64_t start = (uint64_t)(in.p - s->base);
+    if (off > in.len || len > in.len - off)
+        return 0; /* outside the span: the reader's own bounds checks answer */
+    *at = start + off;
+    return 1;
+}
+
+int mg_present(mg_scan *s, mg_span in, uint64_t off, uint64_t len)
+{
+    uint64_t at;
+    if (len == 0 || !file_offset(s, in, off, len, &at))
+        return 1;
+    return s->sparse->present(s->sparse->ctx, s->out->pub.path, at, len) != 0;
+}
+
+int mg_need(mg_scan *s, mg_span in, uint64_t off, uint64_t len)
+{
+    uint64_t at;
+    if (len == 0 || !file_offset(s, in, off, len, &at))
+        return 0;
+    mg_range *r = mg_vec_push(&s->out->needs);
+    if (r)
+        *r = (mg_range){at, len};
+    else
+        mg_limit(s, MG_LIM_MEMORY, at, "no memory to record a needed byte range");
+    return 0;
+}
+
+int mg_have(mg_scan *s, mg_span in, uint64_t off, uint64_t len)
+{
+    return mg_present(s, in, off, len) || mg_need(s, in, off, len);
+}
+
+/* Sparse scans: the probe windows first, then the whole file unless its
+ * module reads through mg_have. 1 when the scan may go on. */
+static int sparse_ready(mg_scan *s, mg_span data, const mg_module **m, const char *name)
+{
+    uint64_t head = data.len < MG_PROBE_HEAD ? data.len : MG_PROBE_HEAD;
+    uint64_t tail = data.len < MG_PROBE_TAIL ? data.len : MG_PROBE_TAIL;
+    int ok = mg_have(s, data, 0, head);
+    ok = mg_have(s, data, data.len - tail, tail) && ok;
+    if (!ok)
+        return 0;
+    *m = mg_detect(data, mg_str_c(name));
+    return !*m || (*m)->sparse || mg_have(s, data, 0, data.len);
+}
+
 void mg_release_reset(mg_scan *s)
 {
     s->released = 0;
@@ -273,10 +325,14 @@ static void scan_for_record(mg_scan *s, const mg_engine *eng, mg_file_rec *f, co
     s->module = module;
 }
 
-static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const char *name, int mapped)
+static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const char *name, int mapped,
+                      const mg_sparse *sp)
 {
     mg_scan s;
     memset(&s, 0, sizeof s);
+    s.sparse = sp;
+    s.base = data.p;
+    s.base_len = data.len;
     if (mapped) {
         s.map = data.p;
         s.map_len = data.len;
@@ -292,8 +348,9 @@ static void scan_span(const mg_engine *eng, mg_file_rec *f, mg_span data, const 
     if (data.len > s.lim->max_file_size) {
         mg_limit(&s, MG_LIM_SIZE, 0, "the file is larger than the file size limit");
     } else {
-        const mg_module *m = mg_detect(data, mg_str_c(name));
-        if (m) {
+        const mg_module *m = NULL;
+        int go = sp ? sparse_ready(&s, data, &m, name) : ((m = mg_detect(data, mg_str_c(name))), 1);
+        if (go && m) {
             f->pub.format = m->name;
             s.module = m->name;
             scan_views(&s, m, data, name);
@@ -348,7 +405,23 @@ static void file_error(mg_file_rec *f, const char *why)
 /* Small files are read; large ones mapped (never copied). */
 enum { READ_BELOW = 64 * 1024 };
 
-static void scan_file(const mg_engine *eng, mg_file_rec *f, const char *fspath)
+/* Sparse files are hashed only when whole; otherwise their digest is what
+ * the source states, or unknown (""). */
+static void sparse_hash(mg_file_rec *f, mg_span data, int mapped, const mg_sparse *sp)
+{
+    if (sp->present(sp->ctx, f->pub.path, 0, data.len)) {
+        hash_span(f, data, mapped);
+        return;
+    }
+    const char *known = sp->sha256 ? sp->sha256(sp->ctx, f->pub.path) : NULL;
+    if (known && strlen(known) == 64 && strspn(known, "0123456789abcdef") == 64) {
+        const char *c = mg_arena_strndup(&f->arena, known, 64);
+        if (c)
+            f->pub.sha256 = c;
+    }
+}
+
+static void scan_file(const mg_engine *eng, mg_file_rec *f, const char *fspath, const mg_sparse *sp)
 {
     /* links are followed: the walk already decided which links to scan, and a
      * path the caller names is theirs to name */
@@ -393,10 +466,12 @@ static void scan_file(const mg_engine *eng, mg_file_rec *f, const char *fspath)
         data = (mg_span){map, len};
     }
     close(fd);
-    if (eng->opts.hash_files)
+    if (eng->opts.hash_files && sp)
+        sparse_hash(f, data, map != NULL, sp);
+    else if (eng->opts.hash_files)
         hash_span(f, data, map != NULL);
     const char *base = strrchr(fspath, '/');
-    scan_span(eng, f, data, base ? base + 1 : fspath, map != NULL);
+    scan_span(eng, f, data, base ? base + 1 : fspath, map != NULL, sp);
     if (map)
         munmap(map, len);
 }
@@ -491,6 +566,7 @@ static int cmp_items(const void *a, const void *b)
 
 typedef struct pool {
     const mg_engine *eng;
+    const mg_sparse *sparse;
     walk_item *items;
     mg_file_rec **recs;
     size_t n;
@@ -512,7 +588,7 @@ static void scan_item(pool *p, size_t i)
         mg_file_rec_finish(f);
         return;
     }
-    scan_file(p->eng, f, it->fspath);
+    scan_file(p->eng, f, it->fspath, p->sparse);
 }
 
 static void *pool_worker(void *arg)
@@ -567,7 +643,7 @@ static void check_external_refs(const walk *w, const pool *p, const char *dir)
     }
 }
 
-static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const char *prefix)
+static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const char *prefix, const mg_sparse *sp)
 {
     walk w;
     memset(&w, 0, sizeof w);
@@ -584,7 +660,7 @@ static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const c
     if (w.items.n)
         qsort(items, w.items.n, sizeof *items, cmp_items);
     int rc = MG_OK;
-    pool p = {.eng = eng, .items = items, .n = w.items.n};
+    pool p = {.eng = eng, .sparse = sp, .items = items, .n = w.items.n};
     p.recs = calloc(w.items.n + 1, sizeof *p.recs);
     if (!p.recs)
         rc = MG_ENOMEM;
@@ -626,7 +702,7 @@ static int scan_dir(mg_report *r, const mg_engine *eng, const char *dir, const c
     return rc;
 }
 
-int mg_scan_path_into(mg_report *r, const mg_engine *eng, const char *path)
+static int scan_path_into(mg_report *r, const mg_engine *eng, const char *path, const mg_sparse *sp)
 {
     if (!r || !eng || !path)
         return MG_EINVAL;
@@ -634,7 +710,7 @@ int mg_scan_path_into(mg_report *r, const mg_engine *eng, const char *path)
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         /* files of a directory are named relative to the directory; with several
          * arguments the directory's own name is kept as a prefix */
-        int rc = scan_dir(r, eng, path, "");
+        int rc = scan_dir(r, eng, path, "", sp);
         if (rc == MG_EIO) {
             mg_file_rec *f = mg_report_add_file(r, path);
             if (!f)
@@ -647,21 +723,33 @@ int mg_scan_path_into(mg_report *r, const mg_engine *eng, const char *path)
     mg_file_rec *f = mg_report_add_file(r, path);
     if (!f)
         return MG_ENOMEM;
-    scan_file(eng, f, path);
+    scan_file(eng, f, path, sp);
     return MG_OK;
 }
 
-int mg_scan_path(mg_report **out, const mg_engine *eng, const char *path)
+int mg_scan_path_into(mg_report *r, const mg_engine *eng, const char *path)
 {
+    return scan_path_into(r, eng, path, NULL);
+}
+
+int mg_scan_path_sparse(mg_report **out, const mg_engine *eng, const char *path, const mg_sparse *sp)
+{
+    if (!out || (sp && !sp->present))
+        return MG_EINVAL;
     int rc = mg_report_new(out, eng);
     if (rc != MG_OK)
         return rc;
-    rc = mg_scan_path_into(*out, eng, path);
+    rc = scan_path_into(*out, eng, path, sp);
     if (rc != MG_OK) {
         mg_report_free(*out);
         *out = NULL;
     }
     return rc;
+}
+
+int mg_scan_path(mg_report **out, const mg_engine *eng, const char *path)
+{
+    return mg_scan_path_sparse(out, eng, path, NULL);
 }
 
 int mg_scan_buffer(mg_report **out, const mg_engine *eng, const void *data, size_t len, const char *name)
@@ -680,6 +768,6 @@ int mg_scan_buffer(mg_report **out, const mg_engine *eng, const void *data, size
     mg_span sp = {data, len};
     if (eng->opts.hash_files)
         hash_span(f, sp, 0);
-    scan_span(eng, f, sp, name ? name : "", 0);
+    scan_span(eng, f, sp, name ? name : "", 0, NULL);
     return MG_OK;
 }

@@ -3,6 +3,7 @@
  * back-end (S3 or hub) and hand out what it listed. Each back-end decides
  * for itself whether a URI is its own, so adding one is one line here.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,26 @@ static void remote_free(src_remote *r)
     free(r);
 }
 
+static int object_cmp(const void *a, const void *b)
+{
+    return strcmp(((const src_object *)a)->path, ((const src_object *)b)->path);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+/* libcurl's global set-up is not thread-safe: done once, before any request. */
+static void curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err, size_t errlen)
 {
     *out = NULL;
     src_remote *r = calloc(1, sizeof *r);
     if (!r)
         return SRC_ENOMEM;
+    pthread_once(&curl_once, curl_init);
     r->cfg = *cfg;
     if (!r->cfg.hub_endpoint)
         r->cfg.hub_endpoint = "https://huggingface.co";
@@ -53,6 +68,15 @@ int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err
         remote_free(r);
         return rc;
     }
+    /* sorted by path: lookups bisect, and two entries with one path are adjacent */
+    if (r->n > 1)
+        qsort(r->objs, r->n, sizeof *r->objs, object_cmp);
+    for (size_t i = 1; i < r->n; i++)
+        if (strcmp(r->objs[i - 1].path, r->objs[i].path) == 0) {
+            snprintf(err, errlen, "the source lists `%s` twice", r->objs[i].path);
+            remote_free(r);
+            return SRC_EUPSTREAM;
+        }
     *out = r;
     return SRC_OK;
 }

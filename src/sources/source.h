@@ -37,6 +37,13 @@ typedef struct src_config {
     const char *s3_access_key, *s3_secret_key, *s3_session_token; /* NULL: anonymous */
     long timeout_s;          /* per request; default 30 */
     uint32_t max_files;      /* files per model; default 100000 */
+    /* Staging (stage.c), 0 for the defaults: files up to `stage_whole` bytes
+     * are fetched whole in the first round (256 KiB), larger ones their first
+     * `stage_head` (64 KiB) and last `stage_tail` bytes (128 KiB). */
+    uint64_t stage_whole, stage_head, stage_tail;
+    /* S3 listing, 0 for the defaults: keys per ListObjectsV2 page (1000, the
+     * most S3 gives) and pages per model (1000). */
+    uint32_t s3_page_keys, max_pages;
 } src_config;
 
 /* One file of a remote model. */
@@ -68,5 +75,12 @@ const src_object *src_object_at(const src_remote *r, size_t i);
 /* Reads [off, off+len) of file i with one ranged request and writes it at
  * the same offset of fd (pwrite). Short or oversize answers are errors. */
 int src_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd, char *err, size_t errlen);
+
+/* Fills the S3 fields of cfg that are still NULL from the AWS conventions
+ * (aws_env.c: AWS_* variables, ~/.aws/credentials and ~/.aws/config). The
+ * strings it stores are kept for the rest of the process. SRC_EINVAL with
+ * `err` set on a half-given key pair, a missing named profile or an
+ * unreadable file. */
+int src_s3_config_from_env(src_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -297,4 +297,4 @@ static int archive_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_archive = {"archive", archive_probe, archive_scan};
+const mg_module mg_module_archive = {"archive", archive_probe, archive_scan, 0};

@@ -374,4 +374,4 @@ static int exe_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_exe = {"exe", exe_probe, exe_scan};
+const mg_module mg_module_exe = {"exe", exe_probe, exe_scan, 0};

@@ -433,62 +433,87 @@ static int gg_tensors(gg_ctx *c, uint64_t nt, mg_vec *names, gg_layout *l)
     return 0;
 }
 
-static int gg_scan(mg_scan *s, mg_span in, mg_str name)
+static int gg_read(gg_ctx *c)
 {
-    (void)name;
-    mg_set_format(s, "gguf");
-    gg_ctx c = {.s = s, .in = in, .r = mg_rd_new(in), .alignment = 32};
+    mg_scan *s = c->s;
+    mg_span in = c->in;
     if (!mg_span_starts(in, "GGUF", 4)) {
-        gg_find(&c, 0, "a legacy GGML/GGJT file (before GGUF): current loaders refuse it and it was not checked");
+        gg_find(c, 0, "a legacy GGML/GGJT file (before GGUF): current loaders refuse it and it was not checked");
         return 0;
     }
-    mg_rd_skip(&c.r, 4);
-    c.version = (uint32_t)mg_rd_le(&c.r, 4);
-    if (c.r.bad) {
-        gg_find(&c, 4, "the file ends before the GGUF version");
+    mg_rd_skip(&c->r, 4);
+    c->version = (uint32_t)mg_rd_le(&c->r, 4);
+    if (c->r.bad) {
+        gg_find(c, 4, "the file ends before the GGUF version");
         return 0;
     }
-    if (c.version < 1 || c.version > 3) {
-        gg_find(&c, 4, "GGUF version %u is not 1, 2 or 3%s", c.version,
-                (c.version & 0xffff) == 0 ? " (a big-endian file? little-endian loaders refuse it)" : "");
+    if (c->version < 1 || c->version > 3) {
+        gg_find(c, 4, "GGUF version %u is not 1, 2 or 3%s", c->version,
+                (c->version & 0xffff) == 0 ? " (a big-endian file? little-endian loaders refuse it)" : "");
         return 0;
     }
-    c.lenw = c.version == 1 ? 4 : 8;
-    uint64_t nt = gg_len(&c), nkv = gg_len(&c);
-    if (c.r.bad) {
-        gg_find(&c, 8, "the file ends inside the GGUF header");
+    c->lenw = c->version == 1 ? 4 : 8;
+    uint64_t nt = gg_len(c), nkv = gg_len(c);
+    if (c->r.bad) {
+        gg_find(c, 8, "the file ends inside the GGUF header");
         return 0;
     }
     /* both counts against the bytes left: a key-value takes at least a
      * length, one key byte, a type and one value byte; a tensor info a
      * name length, n_dims, a type and an offset */
-    uint64_t kvmin = c.lenw + 1 + 4 + 1, timin = c.lenw + 4 + 4 + 8, a, b;
+    uint64_t kvmin = c->lenw + 1 + 4 + 1, timin = c->lenw + 4 + 4 + 8, a, b;
     if (__builtin_mul_overflow(nkv, kvmin, &a) || __builtin_mul_overflow(nt, timin, &b) || a + b < a ||
-        a + b > mg_rd_left(&c.r)) {
-        gg_find(&c, 8, "%llu tensors and %llu metadata pairs cannot fit in the %llu bytes left", (unsigned long long)nt,
-                (unsigned long long)nkv, (unsigned long long)mg_rd_left(&c.r));
+        a + b > in.len - c->r.off) {
+        gg_find(c, 8, "%llu tensors and %llu metadata pairs cannot fit in the %llu bytes left", (unsigned long long)nt,
+                (unsigned long long)nkv, (unsigned long long)(in.len - c->r.off));
         return 0;
     }
     mg_vec keys, names;
     mg_vec_init(&keys, sizeof(gg_name), &s->mem);
     mg_vec_init(&names, sizeof(gg_name), &s->mem);
     gg_layout l = {0};
-    if (gg_metadata(&c, nkv, &keys) == 0 && gg_tensors(&c, nt, &names, &l) == 0 && nt) {
+    if (gg_metadata(c, nkv, &keys) == 0 && gg_tensors(c, nt, &names, &l) == 0 && nt) {
         /* the data section starts at the next multiple of the alignment */
-        uint64_t start = c.r.off + (c.alignment - c.r.off % c.alignment) % c.alignment, end;
+        uint64_t start = c->r.off + (c->alignment - c->r.off % c->alignment) % c->alignment, end;
         if (start > in.len)
-            gg_find(&c, c.r.off, "the file ends before its tensor data section");
+            gg_find(c, c->r.off, "the file ends before its tensor data section");
         else if (__builtin_add_overflow(start, l.max_end, &end) || end > in.len)
-            gg_find(&c, l.max_end_off, "tensor data runs past the end of the file (%llu bytes needed after byte %llu)",
+            gg_find(c, l.max_end_off, "tensor data runs past the end of the file (%llu bytes needed after byte %llu)",
                     (unsigned long long)l.max_end, (unsigned long long)start);
     }
-    gg_dups(&c, &keys, "metadata key");
-    gg_dups(&c, &names, "tensor name");
+    gg_dups(c, &keys, "metadata key");
+    gg_dups(c, &names, "tensor name");
     mg_vec_free(&keys);
     mg_vec_free(&names);
-    if (c.skipped)
-        mg_find(s, "MG-GGUF-400", 0, NULL, "%u more problems in this file were not listed", c.skipped);
+    if (c->skipped)
+        mg_find(s, "MG-GGUF-400", 0, NULL, "%u more problems in this file were not listed", c->skipped);
     return 0;
 }
 
-const mg_module mg_module_gguf = {"gguf", gg_probe, gg_scan};
+
+/* Sparse scans: the header is read from the present prefix of the file; a
+ * prefix that ends inside it asks for more, growing fourfold, so even a
+ * tokenizer of many megabytes arrives in a few rounds. */
+static uint64_t gg_prefix(mg_scan *s, mg_span in)
+{
+    if (!s->sparse)
+        return in.len;
+    uint64_t p = in.len < MG_PROBE_HEAD ? in.len : MG_PROBE_HEAD;
+    while (p < in.len && mg_present(s, in, 0, in.len / 2 < p ? in.len : p * 2))
+        p = in.len / 2 < p ? in.len : p * 2;
+    return p;
+}
+
+static int gg_scan(mg_scan *s, mg_span in, mg_str name)
+{
+    (void)name;
+    mg_set_format(s, "gguf");
+    uint64_t pre = gg_prefix(s, in);
+    gg_ctx c = {.s = s, .in = in, .r = mg_rd_new(mg_span_sub(in, 0, (size_t)pre)), .alignment = 32};
+    gg_read(&c);
+    if (pre < in.len && (c.r.bad || c.broken))
+        mg_need(s, in, pre, (in.len - pre) / 3 < pre ? in.len - pre : pre * 3);
+    return 0;
+}
+
+const mg_module mg_module_gguf = {"gguf", gg_probe, gg_scan, 1};

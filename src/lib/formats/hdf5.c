@@ -758,4 +758,4 @@ static int hdf5_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_hdf5 = {"hdf5", hdf5_probe, hdf5_scan};
+const mg_module mg_module_hdf5 = {"hdf5", hdf5_probe, hdf5_scan, 0};

@@ -1131,4 +1131,4 @@ static int json_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_json = {"json", json_probe, json_scan};
+const mg_module mg_module_json = {"json", json_probe, json_scan, 0};

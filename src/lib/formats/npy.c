@@ -200,4 +200,4 @@ static int npy_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_npy = {"npy", npy_probe, npy_scan};
+const mg_module mg_module_npy = {"npy", npy_probe, npy_scan, 0};

@@ -830,4 +830,4 @@ static int ox_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_onnx = {"onnx", ox_probe, ox_scan};
+const mg_module mg_module_onnx = {"onnx", ox_probe, ox_scan, 0};

@@ -1865,4 +1865,4 @@ static int pickle_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_pickle = {"pickle", pickle_probe, pickle_scan};
+const mg_module mg_module_pickle = {"pickle", pickle_probe, pickle_scan, 0};

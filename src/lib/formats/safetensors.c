@@ -380,6 +380,8 @@ static int st_scan(mg_scan *s, mg_span in, mg_str name)
                 (unsigned long long)n, (unsigned long long)(in.len - 8));
         return 0;
     }
+    if (!mg_have(s, in, 0, 8 + n))
+        return 0; /* sparse scans: the header is fetched first */
     c.header = mg_span_sub(in, 8, (size_t)n);
     c.data_off = 8 + n;
     c.data_len = in.len - c.data_off;
@@ -403,4 +405,4 @@ static int st_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_safetensors = {"safetensors", st_probe, st_scan};
+const mg_module mg_module_safetensors = {"safetensors", st_probe, st_scan, 1};

@@ -1157,4 +1157,4 @@ static int text_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_text = {"text", text_probe, text_scan};
+const mg_module mg_module_text = {"text", text_probe, text_scan, 0};

@@ -876,4 +876,4 @@ static int tf_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_tf = {"tf", tf_probe, tf_scan};
+const mg_module mg_module_tf = {"tf", tf_probe, tf_scan, 0};

@@ -362,4 +362,4 @@ static int tfl_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_tflite = {"tflite", tfl_probe, tfl_scan};
+const mg_module mg_module_tflite = {"tflite", tfl_probe, tfl_scan, 0};

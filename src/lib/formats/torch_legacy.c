@@ -185,4 +185,4 @@ static int tl_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_torch_legacy = {"pytorch-legacy", tl_probe, tl_scan};
+const mg_module mg_module_torch_legacy = {"pytorch-legacy", tl_probe, tl_scan, 0};

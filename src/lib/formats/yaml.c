@@ -459,4 +459,4 @@ static int yaml_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_yaml = {"yaml", yaml_probe, yaml_scan};
+const mg_module mg_module_yaml = {"yaml", yaml_probe, yaml_scan, 0};

@@ -284,9 +284,63 @@ static void read_member(mg_scan *s, const mg_zip_entry *e, mg_span d, const char
         mg_scan_child_as(s, m, d, nm, e->data_off);
 }
 
+/* Sparse scans: one member's local header, and of its data what read_member
+ * will read: compressed data whole; of stored data the probe windows, and
+ * the whole member when something reads it (a module claims it, a pickle by
+ * name, a small member's CRC). The first request for a member asks for its
+ * header and the head of its data together, to save a round trip. */
+static int entry_ready(mg_scan *s, mg_span in, const mg_zip_entry *e)
+{
+    if (e->local_off >= in.len)
+        return 1; /* the scan reports it */
+    uint64_t left = in.len - e->local_off;
+    uint64_t first = 30 + e->name.len + 256 + (e->csize < MG_PROBE_HEAD ? e->csize : MG_PROBE_HEAD);
+    if (!mg_present(s, in, e->local_off, left < 30 ? left : 30))
+        return mg_need(s, in, e->local_off, left < first ? left : first);
+    if (e->local_bad)
+        return 1;
+    if (!mg_have(s, in, e->local_off, e->data_off - e->local_off))
+        return 0;
+    if (e->method != 0)
+        return mg_have(s, in, e->data_off, e->csize);
+    uint64_t head = e->csize < MG_PROBE_HEAD ? e->csize : MG_PROBE_HEAD;
+    uint64_t tail = e->csize < MG_PROBE_TAIL ? e->csize : MG_PROBE_TAIL;
+    int ok = mg_have(s, in, e->data_off, head);
+    ok = mg_have(s, in, e->data_off + e->csize - tail, tail) && ok;
+    if (!ok)
+        return 0;
+    mg_span d = mg_span_sub(in, (size_t)e->data_off, (size_t)e->csize);
+    if (member_module(d, e->name) || e->csize <= CRC_SMALL || ends_with(e->name, ".pkl") || mg_zip_probe(d) > 0)
+        return mg_have(s, in, e->data_off, e->csize);
+    return 1;
+}
+
+/* Sparse scans: everything the scan will read is present (else it was
+ * asked for, for every member at once). */
+static int zip_ready(mg_scan *s, mg_span in)
+{
+    uint64_t tail = in.len < MG_PROBE_TAIL ? in.len : MG_PROBE_TAIL;
+    if (!mg_have(s, in, in.len - tail, tail))
+        return 0;
+    mg_zip z;
+    int rc = mg_zip_read(&z, in, &s->work, s->lim->max_members);
+    if (rc == -2)
+        return 1;
+    if (z.cd_off <= in.len && z.cd_size <= in.len - z.cd_off && !mg_have(s, in, z.cd_off, z.cd_size))
+        return 0;
+    if (rc != 0)
+        return 1; /* unreadable with its directory present: the scan reports it */
+    int ok = !z.concat || mg_have(s, in, 0, z.concat);
+    for (size_t i = 0; i < z.n; i++)
+        ok = entry_ready(s, in, &z.entries[i]) && ok;
+    return ok;
+}
+
 static int zip_scan(mg_scan *s, mg_span in, mg_str name)
 {
     (void)name;
+    if (s->sparse && !zip_ready(s, in))
+        return 0;
     mg_zip z;
     int rc = mg_zip_read(&z, in, &s->work, s->lim->max_members);
     if (rc == -2)
@@ -319,4 +373,4 @@ static int zip_scan(mg_scan *s, mg_span in, mg_str name)
     return 0;
 }
 
-const mg_module mg_module_zip = {"zip", zip_probe, zip_scan};
+const mg_module mg_module_zip = {"zip", zip_probe, zip_scan, 1};

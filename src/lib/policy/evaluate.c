@@ -64,15 +64,25 @@ static const char *dup_range(mg_arena *a, const char *p, size_t n)
     return mg_arena_strndup(a, p, n);
 }
 
-/* hf://ns/name[@rev] and https://huggingface.co/ns/name[/tree|resolve/rev]. */
-static int parse_hub(mg_evaluation *ev, const char *uri)
+/* The part after "ENDPOINT/" when `uri` starts with it. */
+static const char *after_endpoint(const char *uri, const char *endpoint)
+{
+    size_t n = endpoint ? strlen(endpoint) : 0;
+    while (n && endpoint[n - 1] == '/')
+        n--;
+    return n && strncmp(uri, endpoint, n) == 0 && uri[n] == '/' ? uri + n + 1 : NULL;
+}
+
+/* hf://ns/name[@rev] and https://huggingface.co/ns/name[/tree|resolve/rev]
+ * (or the same under a configured hub endpoint). */
+static int parse_hub(mg_evaluation *ev, const char *uri, const char *hub_endpoint)
 {
     const char *p = NULL;
     if (strncmp(uri, "hf://", 5) == 0)
         p = uri + 5;
     else if (strncmp(uri, "https://huggingface.co/", 23) == 0)
         p = uri + 23;
-    else
+    else if (!(p = after_endpoint(uri, hub_endpoint)))
         return 0;
     const char *slash = strchr(p, '/');
     if (!slash)
@@ -128,10 +138,14 @@ static const char *content_revision(mg_evaluation *ev, const mg_report *r)
     return dup_range(&ev->a, hex, 40);
 }
 
-static void identity(mg_evaluation *ev, const mg_report *r, const char *uri)
+static void identity(mg_evaluation *ev, const mg_report *r, const mg_model_info *info)
 {
-    if (parse_hub(ev, uri))
+    const char *uri = info->model_uri;
+    if (parse_hub(ev, uri, info->hub_endpoint)) {
+        if (info->revision && *info->revision)
+            ev->revision = dup_range(&ev->a, info->revision, strlen(info->revision));
         return;
+    }
     if (strncmp(uri, "s3://", 5) == 0) {
         const char *b = uri + 5, *slash = strchr(b, '/');
         ev->ns = slash ? dup_range(&ev->a, b, (size_t)(slash - b)) : dup_range(&ev->a, b, strlen(b));
@@ -375,7 +389,7 @@ int mg_evaluate(mg_evaluation **out, const mg_report *r, const mg_policy *p, con
         mg_vec_init(&ev->acc[i].files, sizeof(mg_file_issue), NULL);
         ev->enabled += p->p[i].state != MG_POLICY_DISABLED;
     }
-    identity(ev, r, info->model_uri);
+    identity(ev, r, info);
     ev->model_uuid = uuid_of(&ev->a, mg_arena_printf(&ev->a, "model:%s", ev->canonical));
     ev->version_uuid = uuid_of(&ev->a, mg_arena_printf(&ev->a, "version:%s@%s", ev->canonical, ev->revision));
     ev->threshold = mg_severity_name(p->threshold);
