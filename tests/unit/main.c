@@ -13,7 +13,9 @@ int test_failed;
     X(rd_bounds) X(arena_budget) X(vec_budget) X(buf_max)                                     \
     X(rules_order) X(rules_aliases) X(rules_parents) X(rules_dunder) X(rules_glob_no_walk)    \
     X(rules_syntax_errors) X(pickle_plausible) X(scan_buffer_api) X(scan_threads)             \
-    X(limits_reported) X(threat_catalog) X(pb_varints) X(pb_fields_and_errors) X(pb_depth)
+    X(limits_reported) X(threat_catalog) X(pb_varints) X(pb_fields_and_errors) X(pb_depth)   \
+    X(sigv4_get_object) X(sigv4_list_objects) X(sigv4_encoding) X(sigv4_refusals) X(aws_env) \
+    X(s3_list_xml) X(s3_list_xml_refusals) X(s3_error_xml)
 // clang-format on
 
 #define DECL(name) void test_##name(void);
