@@ -31,6 +31,12 @@ int src_hub_open(src_remote *r, const char *uri, char *err, size_t errlen);
  * ("..", absolute, empty segments, NUL) with SRC_EINVAL. */
 int src_add_object(src_remote *r, const char *path, uint64_t size, const char *etag, const char *sha256);
 
+/* hub.c: adds the files of one tree page (the JSON array of
+ * /api/models/NS/NAME/tree/REV) to r, counting its entries into *entries
+ * against max_entries. Exposed for fuzz/fuzz_hub_tree.c. */
+int hub_tree_page(src_remote *r, const char *body, size_t len, size_t *entries, size_t max_entries, char *err,
+                  size_t errlen);
+
 /* One HTTP request. */
 typedef struct net_request {
     const char *method;               /* "GET" (default) or "HEAD" */
@@ -52,7 +58,9 @@ typedef struct net_response {
     char *location;  /* Location header or NULL */
     char *link_next; /* Link: <url>; rel="next" target, or NULL */
     char *etag, *repo_commit, *linked_etag, *content_range;
+    char *error_code, *error_message; /* the hub's X-Error-Code / X-Error-Message, or NULL */
     uint64_t linked_size; /* X-Linked-Size, 0 if absent */
+    int64_t content_length; /* Content-Length (also of a HEAD answer), -1 if absent */
 } net_response;
 
 /* Performs the request (never follows redirects). 0 when a response came
@@ -60,5 +68,9 @@ typedef struct net_response {
  * a cap. */
 int net_perform(const net_request *rq, net_response *rs, char *err, size_t errlen);
 void net_response_free(net_response *rs);
+
+/* Parses a Content-Range value "bytes FIRST-LAST/TOTAL" (TOTAL may be "*":
+ * UINT64_MAX). 0 when well-formed with FIRST <= LAST < TOTAL, else -1. */
+int net_content_range(const char *v, uint64_t *first, uint64_t *last, uint64_t *total);
 
 #endif

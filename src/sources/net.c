@@ -22,6 +22,7 @@ typedef struct sink {
     net_response *rs;
     size_t cap;
     int overflow;
+    int checked, bad_range; /* fd mode: the answer's range was checked / was not the one asked for */
     CURL *c;
 } sink;
 
@@ -34,12 +35,35 @@ static int to_file(sink *s)
     return s->rq->fd >= 0 && (status == 200 || status == 206);
 }
 
+/* Before the first byte lands in a staged file: a 206 must start and end
+ * where the request's range does, and a 200 (the whole file) is only right
+ * when the range starts at 0. Anything else would put bytes at the wrong
+ * offset of the file the engine judges. */
+static int range_matches(sink *s)
+{
+    long status = 0;
+    curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &status);
+    const net_request *rq = s->rq;
+    if (status == 200)
+        return rq->range_off == 0;
+    uint64_t first, last, total;
+    if (!rq->range_len || !s->rs->content_range || net_content_range(s->rs->content_range, &first, &last, &total))
+        return 0;
+    return first == rq->range_off && last == rq->range_off + rq->range_len - 1;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     sink *s = ctx;
     size_t len = size * n;
     net_response *rs = s->rs;
     if (to_file(s)) {
+        if (!s->checked) {
+            s->checked = 1;
+            s->bad_range = !range_matches(s);
+        }
+        if (s->bad_range)
+            return 0;
         /* only a 206 (or a 200 for a whole-file read) carries the bytes we asked for */
         if (rs->written + len > (s->rq->range_len ? s->rq->range_len : UINT64_MAX)) {
             s->overflow = 1;
@@ -126,6 +150,10 @@ static size_t on_header(char *line, size_t size, size_t n, void *ctx)
         slot = &rs->linked_etag;
     else if (header_is(line, len, "Content-Range", &v, &vl))
         slot = &rs->content_range;
+    else if (header_is(line, len, "X-Error-Code", &v, &vl))
+        slot = &rs->error_code;
+    else if (header_is(line, len, "X-Error-Message", &v, &vl))
+        slot = &rs->error_message;
     else if (header_is(line, len, "X-Linked-Size", &v, &vl)) {
         char *t = header_value(v, vl);
         rs->linked_size = t ? strtoull(t, NULL, 10) : 0;
@@ -152,13 +180,19 @@ int net_perform(const net_request *rq, net_response *rs, char *err, size_t errle
         snprintf(err, errlen, "could not start an HTTP client");
         return SRC_ENOMEM;
     }
-    sink s = {rq, rs, rq->fd >= 0 ? (64u << 10) : rq->max_body ? rq->max_body : (1u << 20), 0, c};
+    sink s = {rq, rs, rq->fd >= 0 ? (64u << 10) : rq->max_body ? rq->max_body : (1u << 20), 0, 0, 0, c};
     char range[64];
     curl_easy_setopt(c, CURLOPT_URL, rq->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, rq->timeout_s > 0 ? rq->timeout_s : 30L);
+    long timeout = rq->timeout_s > 0 ? rq->timeout_s : 30L;
+    if (rq->fd >= 0) { /* a large read may take long: it must only keep moving */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
+    } else {
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+    }
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, NULL); /* identity: byte ranges mean file bytes */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -179,7 +213,15 @@ int net_perform(const net_request *rq, net_response *rs, char *err, size_t errle
     }
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+    curl_off_t length = -1;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    rs->content_length = length;
     curl_easy_cleanup(c);
+    if (s.bad_range) {
+        snprintf(err, errlen, "%s answered a different byte range than asked for", rq->url);
+        net_response_free(rs);
+        return SRC_EUPSTREAM;
+    }
     if (s.overflow) {
         snprintf(err, errlen, "%s answered more bytes than asked for", rq->url);
         net_response_free(rs);
@@ -202,5 +244,35 @@ void net_response_free(net_response *rs)
     free(rs->repo_commit);
     free(rs->linked_etag);
     free(rs->content_range);
+    free(rs->error_code);
+    free(rs->error_message);
     memset(rs, 0, sizeof *rs);
+}
+
+static int parse_u64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+            return -1;
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+int net_content_range(const char *v, uint64_t *first, uint64_t *last, uint64_t *total)
+{
+    if (strncasecmp(v, "bytes ", 6) != 0)
+        return -1;
+    const char *p = v + 6;
+    if (parse_u64(&p, first) || *p++ != '-' || parse_u64(&p, last) || *p++ != '/')
+        return -1;
+    if (p[0] == '*' && !p[1])
+        *total = UINT64_MAX;
+    else if (parse_u64(&p, total) || *p)
+        return -1;
+    return *first <= *last && *last < *total ? 0 : -1;
 }

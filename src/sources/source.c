@@ -33,6 +33,37 @@ static int object_cmp(const void *a, const void *b)
     return strcmp(((const src_object *)a)->path, ((const src_object *)b)->path);
 }
 
+static int has_file(const src_remote *r, const char *path, size_t len)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(r->objs[mid].path, path, len);
+        if (c == 0 && r->objs[mid].path[len] == 0)
+            return 1;
+        if (c < 0) /* equal prefixes: the longer path sorts after `path` */
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* A sorted listing that names one path twice, or a path and a file under
+ * it ("a" and "a/b"), cannot be staged as a folder: the path, else NULL. */
+static const char *listing_clash(const src_remote *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const char *p = r->objs[i].path;
+        if (i > 0 && strcmp(r->objs[i - 1].path, p) == 0)
+            return p;
+        for (const char *q = strchr(p, '/'); q; q = strchr(q + 1, '/'))
+            if (has_file(r, p, (size_t)(q - p)))
+                return p;
+    }
+    return NULL;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 /* libcurl's global set-up is not thread-safe: done once, before any request. */
@@ -71,12 +102,12 @@ int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err
     /* sorted by path: lookups bisect, and two entries with one path are adjacent */
     if (r->n > 1)
         qsort(r->objs, r->n, sizeof *r->objs, object_cmp);
-    for (size_t i = 1; i < r->n; i++)
-        if (strcmp(r->objs[i - 1].path, r->objs[i].path) == 0) {
-            snprintf(err, errlen, "the source lists `%s` twice", r->objs[i].path);
-            remote_free(r);
-            return SRC_EUPSTREAM;
-        }
+    const char *clash = listing_clash(r);
+    if (clash) {
+        snprintf(err, errlen, "the source lists `%s` twice, or as a file and a folder", clash);
+        remote_free(r);
+        return SRC_EUPSTREAM;
+    }
     *out = r;
     return SRC_OK;
 }

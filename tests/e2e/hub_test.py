@@ -1,0 +1,597 @@
+#!/usr/bin/python3
+"""hub_test.py BINARY - the Hugging Face hub source against a stand-in hub.
+
+tests/e2e/standin_hub.py runs as real processes on 127.0.0.1 (a hub port and
+a second "CDN" port, so LFS redirects cross origins), serving repos written
+here. build/test/hub_probe (src/sources linked under the sanitizers) opens
+hf:// and https:// URIs, lists them and reads byte ranges; the stand-in's
+request log shows which requests were made, with which Range and which
+Authorization. Checked: listing and pagination, revisions (branch, tag, sha,
+refs/pr/N), ranged reads of regular and LFS files compared with the files,
+the token sent to the hub and never to the CDN, renamed repos, errors
+(unknown repo/revision, private hub, 500, timeout), and what is refused: other
+hosts in URIs, next-page links that leave the hub, non-HTTP redirects, too
+many redirects. Then BINARY (`modelgate scan`) end to end: a clean repo
+ALLOWED, a repo with a malicious pickle BLOCKED, and a 5 GiB (sparse)
+safetensors file judged from its header ranges only. A few checks of the
+stand-in itself keep it faithful for the gateway's tests. Prints ok/FAIL per
+check and "N passed, N failed".
+"""
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+BIN = os.path.abspath(sys.argv[1])
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+STANDIN = os.path.join(ROOT, "tests", "e2e", "standin_hub.py")
+PROBE = os.path.join(ROOT, "build", "test", "hub_probe")
+PY = "/usr/bin/python3"
+SRC_OK, SRC_EINVAL, SRC_ENOTFOUND, SRC_EDENIED, SRC_EUPSTREAM, SRC_ELIMIT = 0, -2, -3, -4, -5, -6
+
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok", name)
+    else:
+        failed += 1
+        print("FAIL", name, str(detail)[:2000])
+
+
+class StandIn:
+    """One stand-in hub process; stopped by stop() (or at exit)."""
+
+    def __init__(self, root, work, *flags):
+        self.log_path = tempfile.mktemp(suffix=".jsonl", dir=work)
+        self.proc = subprocess.Popen([PY, STANDIN, "--root", root, "--port", "0", "--log", self.log_path] +
+                                     list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("stand-in hub did not start: %s" % self.proc.stderr.read().decode())
+        info = json.loads(line)
+        self.url, self.cdn_url, self.port, self.cdn_port = info["url"], info["cdn_url"], info["port"], info["cdn_port"]
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return [json.loads(x) for x in f if x.strip()]
+        except FileNotFoundError:
+            return []
+
+    def clear_log(self):
+        open(self.log_path, "w").close()
+
+    def request(self, method, path, body=None, headers=None, port=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def probe(hub, uri, *reads, token=None, timeout=None, max_files=None, endpoint=None):
+    """Runs hub_probe; reads are (path, off, len, outfile)."""
+    args = [PROBE, "--endpoint", endpoint or hub.url]
+    if token:
+        args += ["--token", token]
+    if timeout:
+        args += ["--timeout", str(timeout)]
+    if max_files:
+        args += ["--max-files", str(max_files)]
+    args.append(uri)
+    for r in reads:
+        args += [r[0], str(r[1]), str(r[2]), r[3]]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    try:
+        doc = json.loads(out.stdout)
+    except ValueError:
+        doc = {"rc": None, "err": "probe output: %r stderr: %r" % (out.stdout, out.stderr[-3000:])}
+    if out.returncode != 0 or out.stderr.strip():
+        doc["stderr"] = out.stderr[-3000:]
+    return doc
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def blob_oid(data):
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def safetensors(n_floats, meta=None):
+    """A safetensors header for one F32 tensor of n_floats, and the file size."""
+    header = {"weight": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, 4 * n_floats]},
+              "__metadata__": meta or {"format": "pt"}}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return len(h).to_bytes(8, "little") + h, 8 + len(h) + 4 * n_floats
+
+
+def small_safetensors(n_floats):
+    head, size = safetensors(n_floats)
+    return head + bytes(range(256)) * (4 * n_floats // 256) + bytes(4 * n_floats % 256)
+
+
+CARD = b"---\nlicense: apache-2.0\n---\n# A test model\n"
+# posix.system("whoami") as a protocol-2 pickle; never loaded, only scanned
+EVIL_PICKLE = b"\x80\x02cposix\nsystem\nX\x06\x00\x00\x00whoami\x85R."
+
+
+def make_repos(root):
+    """The repos every stand-in serves; returns {name: {path: bytes}} of main."""
+    files = {}
+    tiny = {"config.json": b'{"model_type": "bert"}\n', "README.md": CARD,
+            "model.safetensors": small_safetensors(1024),  # 4 KiB of data: LFS at threshold 1024
+            "sub/dir/tokenizer.json": b'{"version": "1.0"}\n',
+            "weird name+%ü.txt": b"a file name that must be percent-encoded\n",
+            "empty.txt": b""}
+    files["tiny"] = tiny
+    for p, d in tiny.items():
+        write(os.path.join(root, "acme/tiny/main", p), d)
+    write(os.path.join(root, "acme/tiny/dev/config.json"), b'{"model_type": "gpt2"}\n')
+    write(os.path.join(root, "acme/tiny/refs%2Fpr%2F1/pr.txt"), b"from a pull request\n")
+    write(os.path.join(root, "acme/tiny/.tags.json"), b'{"v1.0": "main"}')
+    many = {"f%02d.txt" % i: b"file %d\n" % i for i in range(25)}
+    files["many"] = many
+    for p, d in many.items():
+        write(os.path.join(root, "acme/many/main", p), d)
+    clean = {"README.md": CARD, "config.json": b'{"model_type": "bert"}\n', "model.safetensors": small_safetensors(2048)}
+    files["clean"] = clean
+    for p, d in clean.items():
+        write(os.path.join(root, "acme/clean/main", p), d)
+    evil = dict(clean)
+    evil["extra_data.pkl"] = EVIL_PICKLE
+    for p, d in evil.items():
+        write(os.path.join(root, "acme/evil/main", p), d)
+    # 5 GiB declared, written sparse: only the header is real
+    head, size = safetensors((5 << 30) // 4)
+    write(os.path.join(root, "acme/huge/main/README.md"), CARD)
+    write(os.path.join(root, "acme/huge/main/model.safetensors"), head)
+    os.truncate(os.path.join(root, "acme/huge/main/model.safetensors"), size)
+    write(os.path.join(root, "datasets/acme/data/main/train.csv"), b"a,b\n1,2\n")
+    return files
+
+
+def commit_of(hub, repo, rev="main"):
+    st, _, body = hub.request("GET", "/api/models/%s/revision/%s" % (repo, urllib.parse.quote(rev, safe="")))
+    return json.loads(body)["sha"] if st == 200 else None
+
+
+def test_listing(hub, files, work):
+    sha = commit_of(hub, "acme/tiny")
+    r = probe(hub, "hf://acme/tiny")
+    check("list: opens hf://acme/tiny", r["rc"] == SRC_OK, r)
+    if r["rc"] != SRC_OK:
+        return
+    check("list: identity ns/name/rev (rev is the commit sha)",
+          (r["ns"], r["name"], r["rev"]) == ("acme", "tiny", sha) and len(sha) == 40, r)
+    objs = {o["path"]: o for o in r["objects"]}
+    tiny = files["tiny"]
+    check("list: every file, directories left out", sorted(objs) == sorted(tiny), sorted(objs))
+    check("list: sizes", all(objs[p]["size"] == len(d) for p, d in tiny.items() if p in objs))
+    st = tiny["model.safetensors"]
+    lfs = objs.get("model.safetensors", {})
+    check("list: LFS file carries sha256 = etag = the content's sha256",
+          lfs.get("sha256") == hashlib.sha256(st).hexdigest() == lfs.get("etag"), lfs)
+    cfg = objs.get("config.json", {})
+    check("list: regular file etag = git blob oid, no sha256",
+          cfg.get("etag") == blob_oid(tiny["config.json"]) and cfg.get("sha256") is None, cfg)
+    log = hub.log()
+    check("list: the revision is resolved once, the tree listed at the sha",
+          any(e["path"].startswith("/api/models/acme/tiny/revision/main") for e in log) and
+          any(e["path"].startswith("/api/models/acme/tiny/tree/%s?" % sha) and "recursive=true" in e["path"]
+              for e in log), [e["path"] for e in log])
+
+
+def test_reads(hub, files, work):
+    tiny = files["tiny"]
+    st = tiny["model.safetensors"]
+    out = os.path.join(work, "reads")
+    os.makedirs(out, exist_ok=True)
+    reads = [("config.json", 0, len(tiny["config.json"]), os.path.join(out, "a")),
+             ("config.json", 3, 5, os.path.join(out, "b")),
+             ("model.safetensors", 0, 8, os.path.join(out, "c")),
+             ("model.safetensors", 1000, 777, os.path.join(out, "d")),
+             ("model.safetensors", len(st) - 10, 10, os.path.join(out, "e")),
+             ("sub/dir/tokenizer.json", 2, 4, os.path.join(out, "f")),
+             ("weird name+%ü.txt", 0, len(tiny["weird name+%ü.txt"]), os.path.join(out, "g")),
+             ("empty.txt", 0, 0, os.path.join(out, "h"))]
+    hub.clear_log()
+    r = probe(hub, "hf://acme/tiny", *reads)
+    check("read: probe ran", r["rc"] == SRC_OK and len(r.get("reads", [])) == len(reads), r)
+    for rd, spec in zip(r.get("reads", []), reads):
+        path, off, n, f = spec
+        with open(f, "rb") as fh:
+            got = fh.read()
+        want = tiny[path][off:off + n]
+        check("read: %s [%d, +%d) equals the file" % (path, off, n),
+              rd["rc"] == SRC_OK and got[off:off + n] == want and len(got) == off + n, (rd, got[off:off + 20]))
+    log = hub.log()
+    ranges = [(e["listener"], e["path"], e["range"]) for e in log if "/resolve/" in e["path"] or e["listener"] == "cdn"]
+    check("read: exactly the asked ranges were requested, by commit sha",
+          all(e[2] for e in ranges) and ("hub", "/acme/tiny/resolve/%s/config.json" % r["rev"], "bytes=3-7") in ranges,
+          ranges)
+    check("read: LFS bytes come from the CDN origin, regular files from the hub",
+          any(e[0] == "cdn" and e[2] == "bytes=1000-1776" for e in ranges) and
+          not any(e[0] == "cdn" and "config" in e[1] for e in ranges), ranges)
+    check("read: file paths are percent-encoded",
+          any(e[1].endswith("/weird%20name%2B%25%C3%BC.txt") for e in ranges), ranges)
+    check("read: an empty range makes no request", not any("empty.txt" in e[1] for e in ranges), ranges)
+
+
+def test_revisions(hub, files):
+    main = commit_of(hub, "acme/tiny")
+    pr = commit_of(hub, "acme/tiny", "refs/pr/1")
+    dev = commit_of(hub, "acme/tiny", "dev")
+    check("rev: three different commits", len({main, pr, dev}) == 3 and None not in (main, pr, dev))
+    r = probe(hub, "hf://acme/tiny@v1.0")
+    check("rev: a tag resolves to its branch's commit", r["rc"] == SRC_OK and r.get("rev") == main, r)
+    r = probe(hub, "hf://acme/tiny@" + main)
+    check("rev: a commit sha", r["rc"] == SRC_OK and r.get("rev") == main, r)
+    hub.clear_log()
+    r = probe(hub, "hf://acme/tiny@refs/pr/1")
+    check("rev: refs/pr/1 lists that revision's files",
+          r["rc"] == SRC_OK and r.get("rev") == pr and [o["path"] for o in r["objects"]] == ["pr.txt"], r)
+    check("rev: the revision is percent-encoded in the API path",
+          any(e["path"].startswith("/api/models/acme/tiny/revision/refs%2Fpr%2F1") for e in hub.log()),
+          [e["path"] for e in hub.log()])
+    r = probe(hub, hub.url + "/acme/tiny/tree/refs%2Fpr%2F1")
+    check("rev: https URI with /tree/REV", r["rc"] == SRC_OK and r.get("rev") == pr, r)
+    r = probe(hub, hub.url + "/acme/tiny/tree/dev/", endpoint=hub.url + "/")
+    check("rev: https URI with a trailing slash, endpoint with one too", r["rc"] == SRC_OK and r.get("rev") == dev, r)
+    r = probe(hub, hub.url + "/acme/tiny")
+    check("rev: https URI without revision is main", r["rc"] == SRC_OK and r.get("rev") == main, r)
+
+
+def test_pagination(hub, files):
+    hub.clear_log()
+    r = probe(hub, "hf://acme/many")
+    pages = [e for e in hub.log() if "/tree/" in e["path"]]
+    check("pages: 25 files over pages of 4 all listed",
+          r["rc"] == SRC_OK and sorted(o["path"] for o in r["objects"]) == sorted(files["many"]), r.get("err"))
+    check("pages: the Link rel=next pages were followed (7 requests)",
+          len(pages) == 7 and all("cursor=" in e["path"] for e in pages[1:]), [e["path"] for e in pages])
+    r = probe(hub, "hf://acme/many", max_files=10)
+    check("pages: more files than max_files is SRC_ELIMIT", r["rc"] == SRC_ELIMIT and "10" in r["err"], r)
+
+
+def test_errors(hub, private, work):
+    r = probe(hub, "hf://acme/nope")
+    check("error: unknown repo, anonymous: 401 RepoNotFound -> SRC_EDENIED",
+          r["rc"] == SRC_EDENIED and "401" in r["err"] and "no hub token" in r["err"], r)
+    r = probe(private, "hf://acme/nope", token="s3cret")
+    check("error: unknown repo with a token: 404 -> SRC_ENOTFOUND",
+          r["rc"] == SRC_ENOTFOUND and "Repository not found" in r["err"], r)
+    r = probe(hub, "hf://acme/tiny@nope")
+    check("error: unknown revision -> SRC_ENOTFOUND with the hub's message",
+          r["rc"] == SRC_ENOTFOUND and "Invalid rev id: nope" in r["err"], r)
+    r = probe(private, "hf://acme/tiny")
+    check("error: private hub without a token -> SRC_EDENIED", r["rc"] == SRC_EDENIED, r)
+    r = probe(private, "hf://acme/tiny", token="wrong")
+    check("error: private hub with a wrong token -> SRC_EDENIED",
+          r["rc"] == SRC_EDENIED and "Invalid credentials" in r["err"], r)
+
+
+def test_token(private, files, work):
+    out = os.path.join(work, "tok")
+    st = files["tiny"]["model.safetensors"]
+    private.clear_log()
+    r = probe(private, "hf://acme/tiny", ("model.safetensors", 16, 100, out), ("config.json", 0, 4, out + "2"),
+              token="s3cret")
+    ok = r["rc"] == SRC_OK and all(x["rc"] == SRC_OK for x in r.get("reads", []))
+    with open(out, "rb") as f:
+        got = f.read()[16:116]
+    check("token: private hub lists and reads with the token", ok and got == st[16:116], r)
+    log = private.log()
+    hub_reqs = [e for e in log if e["listener"] == "hub"]
+    cdn_reqs = [e for e in log if e["listener"] == "cdn"]
+    check("token: every hub request carries Authorization: Bearer",
+          hub_reqs and all(e["auth"] == "Bearer s3cret" for e in hub_reqs), hub_reqs)
+    check("token: the LFS redirect to the CDN origin drops Authorization",
+          len(cdn_reqs) == 1 and cdn_reqs[0]["auth"] is None and cdn_reqs[0]["range"] == "bytes=16-115", cdn_reqs)
+
+
+def test_faults(root, work, files):
+    h = StandIn(root, work, "--fail-status", "500")
+    try:
+        r = probe(h, "hf://acme/tiny", ("config.json", 0, 4, os.path.join(work, "f500")))
+        rd = (r.get("reads") or [{}])[0]
+        check("fault: 500 on resolve -> SRC_EUPSTREAM (the listing still works)",
+              r["rc"] == SRC_OK and rd.get("rc") == SRC_EUPSTREAM and "500" in rd.get("err", ""), r)
+    finally:
+        h.stop()
+    h = StandIn(root, work, "--fail-status", "503", "--fault-match", "/tree/")
+    try:
+        r = probe(h, "hf://acme/tiny")
+        check("fault: 503 on the listing -> SRC_EUPSTREAM", r["rc"] == SRC_EUPSTREAM and "503" in r["err"], r)
+    finally:
+        h.stop()
+    h = StandIn(root, work, "--ignore-range")
+    try:
+        cfg = files["tiny"]["config.json"]
+        out = os.path.join(work, "norange")
+        r = probe(h, "hf://acme/tiny", ("config.json", 4, 6, out), ("config.json", 0, 6, out + "2"),
+                  ("config.json", 0, len(cfg), out + "3"))
+        rd = r.get("reads") or [{}, {}, {}]
+        with open(out, "rb") as f:
+            untouched = f.read() == b""
+        with open(out + "3", "rb") as f:
+            whole = f.read() == cfg
+        check("fault: a 200 with the whole file for a range at 4 is refused before writing anything",
+              rd[0].get("rc") == SRC_EUPSTREAM and "different byte range" in rd[0].get("err", "") and untouched, r)
+        check("fault: ... for a range at 0 it is refused once past the range",
+              rd[1].get("rc") == SRC_EUPSTREAM and "more bytes" in rd[1].get("err", ""), r)
+        check("fault: ... and accepted for a whole-file read", rd[2].get("rc") == SRC_OK and whole, r)
+    finally:
+        h.stop()
+    h = StandIn(root, work, "--delay-ms", "4000")
+    try:
+        t0 = time.time()
+        r = probe(h, "hf://acme/tiny", ("config.json", 0, 4, os.path.join(work, "fdelay")), timeout=1)
+        took = time.time() - t0
+        rd = (r.get("reads") or [{}])[0]
+        check("fault: a read that times out -> SRC_EUPSTREAM within the timeout",
+              rd.get("rc") == SRC_EUPSTREAM and "imeout" in rd.get("err", "") and took < 3.5, (r, took))
+    finally:
+        h.stop()
+
+
+def test_refusals(hub, root, work, files):
+    for uri, why in [("https://example.com/acme/tiny", "another host"),
+                     ("http://localhost:%d/acme/tiny" % hub.port, "same port, other host name"),
+                     ("http://127.0.0.1:%d/acme/tiny" % hub.cdn_port, "another port"),
+                     ("hf://datasets/acme/data", "datasets"),
+                     ("hf://acme/../etc", "dot-dot"),
+                     ("hf://acme", "no name"),
+                     ("hf://acme/tiny@has space", "blank in revision"),
+                     (hub.url + "/acme/tiny?x=1", "query"),
+                     (hub.url + "/acme/tiny/blob/main/config.json", "not a tree URL")]:
+        hub.clear_log()
+        r = probe(hub, uri)
+        check("refuse: %s (%s) -> SRC_EINVAL, nothing requested" % (uri, why),
+              r["rc"] == SRC_EINVAL and r["err"] and not hub.log(), r)
+    r = probe(hub, "https://example.com/acme/tiny")
+    check("refuse: the message names the configured hub", hub.url in r["err"], r)
+
+    # a next-page link to another origin that would answer (a second stand-in): never followed
+    other = StandIn(root, work, "--page-size", "4")
+    h = StandIn(root, work, "--page-size", "4", "--link-base", other.url)
+    try:
+        r = probe(h, "hf://acme/many")
+        check("refuse: a tree Link to another origin", r["rc"] == SRC_EUPSTREAM and "refused" in r["err"], r)
+        check("refuse: ... and the other origin got no request", other.log() == [], other.log())
+    finally:
+        h.stop()
+    # an LFS Location that is not http(s)
+    h = StandIn(root, work, "--lfs-threshold", "1024", "--cdn-base", "ftp://127.0.0.1:%d" % other.port)
+    try:
+        r = probe(h, "hf://acme/tiny", ("model.safetensors", 0, 8, os.path.join(work, "ftp")))
+        rd = (r.get("reads") or [{}])[0]
+        check("refuse: a redirect to ftp://", rd.get("rc") == SRC_EUPSTREAM and "refused" in rd.get("err", ""), r)
+    finally:
+        h.stop()
+        other.stop()
+    # redirect hops: 1 (hub -> CDN) + 2 relative CDN hops = 3 is fine, 4 is not
+    st = files["tiny"]["model.safetensors"]
+    for hops, ok in ((2, True), (3, False)):
+        h = StandIn(root, work, "--lfs-threshold", "1024", "--cdn-hops", str(hops), "--token", "s3cret")
+        try:
+            out = os.path.join(work, "hops%d" % hops)
+            r = probe(h, "hf://acme/tiny", ("model.safetensors", 8, 64, out), token="s3cret")
+            rd = (r.get("reads") or [{}])[0]
+            if ok:
+                with open(out, "rb") as f:
+                    got = f.read()[8:72]
+                cdn = [e for e in h.log() if e["listener"] == "cdn"]
+                check("redirects: 3 hops followed (relative ones stay on the CDN, still without the token)",
+                      rd.get("rc") == SRC_OK and got == st[8:72] and len(cdn) == 3 and
+                      all(e["auth"] is None for e in cdn), (r, cdn))
+            else:
+                check("redirects: a 4th hop is refused",
+                      rd.get("rc") == SRC_EUPSTREAM and "redirects" in rd.get("err", ""), r)
+        finally:
+            h.stop()
+
+
+def test_rename(root, work):
+    h = StandIn(root, work, "--rename", "acme/old=acme/tiny", "--lfs-threshold", "1024")
+    try:
+        out = os.path.join(work, "ren")
+        r = probe(h, "hf://acme/old", ("config.json", 0, 5, out), ("model.safetensors", 0, 8, out + "2"))
+        reads = r.get("reads") or []
+        check("rename: a renamed repo's relative 307s are followed (API and reads)",
+              r["rc"] == SRC_OK and r.get("rev") == commit_of(h, "acme/tiny") and reads and
+              all(x["rc"] == SRC_OK for x in reads), r)
+        codes = [e["status"] for e in h.log() if e["path"].startswith(("/api/models/acme/old", "/acme/old"))]
+        check("rename: ... through the hub's 307 answers", codes and set(codes) == {307}, codes)
+    finally:
+        h.stop()
+
+
+def test_standin(hub, files):
+    """The stand-in answers what the Hub's clients need (hub-and-s3.md §2-§4)."""
+    sha = commit_of(hub, "acme/tiny")
+    cfg = files["tiny"]["config.json"]
+    st, h, body = hub.request("HEAD", "/acme/tiny/resolve/main/config.json")
+    check("standin: HEAD of a regular file: 200, real Content-Length, ETag, X-Repo-Commit, Accept-Ranges",
+          st == 200 and h.get("content-length") == str(len(cfg)) and h.get("etag") == '"%s"' % blob_oid(cfg) and
+          h.get("x-repo-commit") == sha and h.get("accept-ranges") == "bytes" and body == b"", (st, h))
+    st, h, body = hub.request("GET", "/acme/tiny/resolve/%s/config.json" % sha, headers={"Range": "bytes=-4"})
+    check("standin: suffix Range -> 206 + Content-Range",
+          st == 206 and body == cfg[-4:] and h.get("content-range") == "bytes %d-%d/%d" % (
+              len(cfg) - 4, len(cfg) - 1, len(cfg)), (st, h))
+    st, h, _ = hub.request("GET", "/acme/tiny/resolve/main/config.json", headers={"Range": "bytes=999-"})
+    check("standin: unsatisfiable Range -> 416", st == 416 and h.get("content-range") == "bytes */%d" % len(cfg))
+    model = files["tiny"]["model.safetensors"]
+    st, h, _ = hub.request("HEAD", "/acme/tiny/resolve/main/model.safetensors")
+    loc = urllib.parse.urlsplit(h.get("location", ""))
+    check("standin: LFS HEAD -> 302 to the CDN origin with X-Linked-Size/-Etag",
+          st == 302 and loc.port == hub.cdn_port and h.get("x-linked-size") == str(len(model)) and
+          h.get("x-linked-etag") == '"%s"' % hashlib.sha256(model).hexdigest() and h.get("x-repo-commit") == sha,
+          (st, h))
+    st, h, body = hub.request("GET", loc.path + "?" + loc.query, headers={"Range": "bytes=0-15"}, port=hub.cdn_port)
+    check("standin: the CDN serves the signed URL with Range", st == 206 and body == model[:16], (st, h))
+    st, _, _ = hub.request("GET", loc.path + "?" + loc.query.replace("Signature=", "Signature=0"), port=hub.cdn_port)
+    check("standin: the CDN refuses a forged signature", st == 403, st)
+    st, h, _ = hub.request("GET", "/acme/tiny/resolve/main/nope.txt")
+    check("standin: unknown file -> 404 EntryNotFound with X-Repo-Commit",
+          st == 404 and h.get("x-error-code") == "EntryNotFound" and h.get("x-repo-commit") == sha, (st, h))
+    st, _, body = hub.request("POST", "/api/models/acme/tiny/paths-info/" + sha,
+                              body=json.dumps({"paths": ["config.json", "nope"], "expand": True}),
+                              headers={"Content-Type": "application/json"})
+    doc = json.loads(body) if st == 200 else []
+    check("standin: paths-info (JSON body, expand): known paths only, with lastCommit",
+          [e["path"] for e in doc] == ["config.json"] and doc[0]["lastCommit"]["id"] == sha, doc)
+    st, _, body = hub.request("POST", "/api/models/acme/tiny/paths-info/main",
+                              body="paths=sub&paths=model.safetensors&expand=False",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    doc = json.loads(body) if st == 200 else []
+    check("standin: paths-info (form body): a directory and an LFS file",
+          sorted(e["path"] for e in doc) == ["model.safetensors", "sub"] and
+          all("lastCommit" not in e for e in doc), doc)
+    st, _, body = hub.request("GET", "/api/models/acme/tiny/tree/main/sub?recursive=True&expand=False")
+    doc = json.loads(body) if st == 200 else []
+    check("standin: tree of a folder, recursive=True",
+          [e["path"] for e in doc] == ["sub/dir", "sub/dir/tokenizer.json"], doc)
+    st, _, body = hub.request("GET", "/api/models/acme/tiny/revision/main?expand=sha&expand=private")
+    check("standin: expand= keeps only those keys", st == 200 and sorted(json.loads(body)) == [
+        "_id", "id", "private", "sha"], body)
+    st, _, body = hub.request("GET", "/api/models/acme/tiny")
+    doc = json.loads(body) if st == 200 else {}
+    check("standin: repo info lists siblings", sorted(s["rfilename"] for s in doc.get("siblings", [])) ==
+          sorted(files["tiny"]), doc)
+    st, _, body = hub.request("GET", "/acme/tiny/raw/main/model.safetensors")
+    check("standin: /raw/ of an LFS file is its pointer",
+          st == 200 and body.startswith(b"version https://git-lfs") and
+          ("oid sha256:" + hashlib.sha256(model).hexdigest()).encode() in body, body[:200])
+    check("standin: revision HEAD is main", commit_of(hub, "acme/tiny", "HEAD") == sha)
+    st, h, body = hub.request("GET", "/datasets/acme/data/resolve/main/train.csv")
+    check("standin: datasets/ prefix", st == 200 and body == b"a,b\n1,2\n", (st, h))
+
+
+def cli_scan(hub, uri, work, env_extra=None):
+    env = dict(os.environ)
+    env.pop("HF_TOKEN", None)
+    env.pop("MODELGATE_HUB_TOKEN", None)
+    env["MODELGATE_HUB_ENDPOINT"] = hub.url
+    env.update(env_extra or {})
+    out = subprocess.run([BIN, "scan", "--format", "json", uri], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=work)
+    try:
+        doc = json.loads(out.stdout)
+    except ValueError:
+        doc = None
+    return out.returncode, doc, out.stderr
+
+
+def test_cli(hub, private, work):
+    helptext = subprocess.run([BIN, "scan", "--help"], capture_output=True, text=True).stdout
+    if "hf://" not in helptext:
+        print("skip: `modelgate scan --help` does not mention hf:// yet; CLI scans not run")
+        return
+    sha = commit_of(hub, "acme/clean")
+    rc, doc, err = cli_scan(hub, "hf://acme/clean", work)
+    check("cli: a clean safetensors repo is ALLOWED (exit 0)",
+          rc == 0 and doc and doc.get("eval_outcome") == "ALLOWED", (rc, err, doc and doc.get("policy_violations")))
+    if doc:
+        check("cli: the report names the repo and the commit",
+              (doc.get("namespace"), doc.get("model_name"), doc.get("revision")) == ("acme", "clean", sha) and
+              "acme/clean" in doc.get("model_uri", ""), {k: doc.get(k) for k in (
+                  "model_uri", "namespace", "model_name", "revision")})
+    rc, doc, err = cli_scan(hub, hub.url + "/acme/evil", work)
+    issues = json.dumps(doc.get("policy_violations")) if doc else ""
+    check("cli: a repo with a posix.system pickle is BLOCKED (exit 1), the file named",
+          rc == 1 and doc and doc.get("eval_outcome") == "BLOCKED" and "extra_data.pkl" in issues, (rc, err, issues))
+    hub.clear_log()
+    rc, doc, err = cli_scan(hub, "hf://acme/huge", work)
+    check("cli: a 5 GiB (sparse) safetensors repo is ALLOWED", rc == 0 and doc and
+          doc.get("eval_outcome") == "ALLOWED", (rc, err, doc and doc.get("policy_violations")))
+    st, _, body = hub.request("GET", "/api/models/acme/huge/tree/main")
+    huge = [e for e in json.loads(body) if e["path"] == "model.safetensors"][0] if st == 200 else {}
+    oid = huge.get("lfs", {}).get("oid", "?")
+    reqs = [e for e in hub.log() if "model.safetensors" in e["path"] or oid in e["path"]]
+    fetched = 0
+    whole = False
+    for e in reqs:
+        m = e["range"] and e["range"].startswith("bytes=") and e["range"][6:].split("-")
+        if not m or not m[0] or not m[1]:
+            whole = True
+            continue
+        fetched += int(m[1]) - int(m[0]) + 1
+    check("cli: ... its bytes were read by ranges only, under 1 MiB of %d" % huge.get("size", 0),
+          reqs and not whole and 0 < fetched <= (1 << 20) and huge.get("size", 0) > (5 << 30),
+          (fetched, [(e["listener"], e["range"]) for e in reqs]))
+
+    private.clear_log()
+    rc, doc, err = cli_scan(private, "hf://acme/clean", work, {"MODELGATE_HUB_TOKEN": "s3cret"})
+    log = private.log()
+    check("cli: a private hub with MODELGATE_HUB_TOKEN: ALLOWED, token to the hub only",
+          rc == 0 and doc and doc.get("eval_outcome") == "ALLOWED" and
+          all(e["auth"] == "Bearer s3cret" for e in log if e["listener"] == "hub") and
+          any(e["listener"] == "cdn" for e in log) and
+          all(e["auth"] is None for e in log if e["listener"] == "cdn"), (rc, err, log))
+    for uri, env, what in (("hf://acme/clean", {}, "no token on a private hub"),
+                           ("hf://acme/nope", {"MODELGATE_HUB_TOKEN": "s3cret"}, "an unknown repo")):
+        rc, doc, err = cli_scan(private, uri, work, env)
+        errors = [f.get("error", "") for f in (doc or {}).get("files", []) if f.get("status") == "ERROR"]
+        check("cli: %s is never ALLOWED; the report says why" % what,
+              rc != 0 and doc and doc.get("eval_outcome") != "ALLOWED" and errors and "the hub answered" in errors[0],
+              (rc, err, doc))
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="hub_test.")
+    root = os.path.join(work, "root")
+    files = make_repos(root)
+    hubs = []
+    try:
+        hub = StandIn(root, work, "--page-size", "4", "--lfs-threshold", "1024")
+        private = StandIn(root, work, "--lfs-threshold", "1024", "--token", "s3cret")
+        hubs += [hub, private]
+        test_listing(hub, files, work)
+        test_reads(hub, files, work)
+        test_revisions(hub, files)
+        test_pagination(hub, files)
+        test_errors(hub, private, work)
+        test_token(private, files, work)
+        test_faults(root, work, files)
+        test_refusals(hub, root, work, files)
+        test_rename(root, work)
+        test_standin(hub, files)
+        test_cli(hub, private, work)
+    finally:
+        for h in hubs:
+            h.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
