@@ -1,11 +1,17 @@
 /*
- * cmd_serve.c - `modelgate serve`: the scanner service. Opens the store
- * (migrating it), creates an admin token on first start, builds one engine
- * and the policy shared by every worker, serves HTTP until SIGINT/SIGTERM,
- * then stops cleanly (requests in flight finish; the store is closed).
+ * cmd_serve.c - `modelgate serve`: the scanner service. Reads its
+ * configuration (config.c: defaults < file < MODELGATE_* < flags), opens the
+ * store (migrating it), creates an admin token on first start, builds one
+ * engine shared by every worker, loads the newest stored policy set,
+ * re-queues the scans a previous process left unfinished, and serves HTTP
+ * until SIGINT/SIGTERM.
  *
- * Signals are blocked before any thread starts so the HTTP workers inherit
- * the mask and only the main thread, in sigwait, ever sees them.
+ * Stopping: stop accepting connections, let the running scans finish (the
+ * queued ones stay PENDING in the store and run after the next start),
+ * answer every request that waits for a scan, then close.
+ *
+ * Signals are blocked before any thread starts so the HTTP and scan workers
+ * inherit the mask and only the main thread, in sigwait, ever sees them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,30 +25,41 @@
 #include "../server/server.h"
 #include "../store/store.h"
 #include "cli.h"
-
-enum { SERVE_MAX_ROOTS = 64 };
+#include "config.h"
 
 void help_serve(FILE *out)
 {
-    fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--root DIR]...\n"
+    fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--root DIR]... [--config FILE]\n"
+                 "                       [--workers N] [--queue N] [--threads N]\n"
                  "\n"
                  "Runs the scanner service (REST API: docs/rest.md). On first start, with no token in\n"
                  "the store, it creates an admin token and prints it once.\n"
                  "\n"
-                 "options:\n"
+                 "options (each overrides MODELGATE_* variables, which override the config file):\n"
                  "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; IPv6 as [::1]:8080)\n"
                  "  -d, --data DIR          the store: DIR/modelgate.db (default ./var)\n"
                  "  -r, --root DIR          local models may be scanned only under DIR (repeatable;\n"
                  "                          default: the working directory)\n"
-                 "  -j, --threads N         HTTP worker threads (default: number of cores, at least 2)\n");
+                 "  -c, --config FILE       YAML config file (default: $MODELGATE_CONFIG, else none);\n"
+                 "                          keys: listen, data, roots, workers, queue, hub_endpoint,\n"
+                 "                          hub_token, s3_endpoint, s3_region, webhook_url\n"
+                 "  -w, --workers N         scans run in parallel (default: number of cores)\n"
+                 "  -q, --queue N           scans waiting beyond those; a full queue answers 429 (default 64)\n"
+                 "  -j, --threads N         HTTP worker threads (default: number of cores, at least 2)\n"
+                 "\n"
+                 "environment: MODELGATE_LISTEN, MODELGATE_DATA, MODELGATE_ROOTS (colon-separated),\n"
+                 "MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_HUB_ENDPOINT, MODELGATE_HUB_TOKEN,\n"
+                 "MODELGATE_CONFIG.\n");
 }
 
-typedef struct serve_args {
-    const char *listen, *data;
-    const char *roots[SERVE_MAX_ROOTS];
-    size_t nroots;
+/* The flags as given, applied last. */
+typedef struct serve_flags {
+    const char *config;
+    const char *keys[CONFIG_MAX_ROOTS + 8], *values[CONFIG_MAX_ROOTS + 8]; /* in order; roots repeat */
+    size_t n;
+    int roots_given;
     unsigned threads;
-} serve_args;
+} serve_flags;
 
 static int serve_usage(const char *msg, const char *arg)
 {
@@ -51,54 +68,102 @@ static int serve_usage(const char *msg, const char *arg)
     return -1;
 }
 
+static int flag_value(serve_flags *f, const char *key, const char *value)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (strcmp(f->keys[i], key) == 0 && strcmp(key, "roots") != 0) {
+            f->values[i] = value; /* the last one wins */
+            return 0;
+        }
+    }
+    if (f->n == sizeof f->keys / sizeof f->keys[0])
+        return serve_usage("too many options", NULL);
+    f->keys[f->n] = key;
+    f->values[f->n++] = value;
+    return 0;
+}
+
+static int parse_threads(serve_flags *f, const char *arg)
+{
+    char *end;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (end == arg || *end || v < 1 || v > 256)
+        return serve_usage("bad value for --threads: ", arg);
+    f->threads = (unsigned)v;
+    return 0;
+}
+
 /* 0 parsed, 1 help printed, -1 usage error (printed). */
-static int parse_args(int argc, char **argv, serve_args *a)
+static int parse_args(int argc, char **argv, serve_flags *f)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'}, {"data", required_argument, 0, 'd'},
-        {"root", required_argument, 0, 'r'},   {"threads", required_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+        {"listen", required_argument, 0, 'l'},
+        {"data", required_argument, 0, 'd'},
+        {"root", required_argument, 0, 'r'},
+        {"config", required_argument, 0, 'c'},
+        {"workers", required_argument, 0, 'w'},
+        {"queue", required_argument, 0, 'q'},
+        {"threads", required_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    memset(a, 0, sizeof *a);
-    a->listen = "127.0.0.1:8080";
-    a->data = "./var";
+    memset(f, 0, sizeof *f);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    a->threads = cores > 2 && cores < 64 ? (unsigned)cores : 2;
-    int c;
+    f->threads = cores > 2 && cores < 64 ? (unsigned)cores : 2;
+    int c, rc = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:d:r:j:h", opts, NULL)) != -1) {
-        char *end;
-        unsigned long v;
-        switch (c) {
-        case 'l':
-            a->listen = optarg;
-            break;
-        case 'd':
-            a->data = optarg;
-            break;
-        case 'r':
-            if (a->nroots == SERVE_MAX_ROOTS)
-                return serve_usage("too many --root options", NULL);
-            a->roots[a->nroots++] = optarg;
-            break;
-        case 'j':
-            v = strtoul(optarg, &end, 10);
-            if (end == optarg || *end || v < 1 || v > 256)
-                return serve_usage("bad value for --threads: ", optarg);
-            a->threads = (unsigned)v;
-            break;
-        case 'h':
+    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:h", opts, NULL)) != -1) {
+        if (c == 'h') {
             help_serve(stdout);
             return 1;
-        default:
+        }
+        const char *key = c == 'l'   ? "listen"
+                          : c == 'd' ? "data"
+                          : c == 'r' ? "roots"
+                          : c == 'w' ? "workers"
+                          : c == 'q' ? "queue"
+                                     : NULL;
+        if (key) {
+            f->roots_given |= c == 'r';
+            rc = flag_value(f, key, optarg);
+        } else if (c == 'c') {
+            f->config = optarg;
+        } else if (c == 'j') {
+            rc = parse_threads(f, optarg);
+        } else {
             help_serve(stderr);
             return -1;
         }
     }
-    if (optind < argc)
+    if (rc == 0 && optind < argc)
         return serve_usage("unexpected argument: ", argv[optind]);
-    if (a->nroots == 0)
-        a->roots[a->nroots++] = ".";
+    return rc;
+}
+
+/* defaults < config file < environment < flags */
+static int build_config(const serve_flags *f, serve_config *cfg)
+{
+    char err[400];
+    if (config_defaults(cfg) != 0) {
+        fprintf(stderr, "modelgate serve: out of memory\n");
+        return -1;
+    }
+    const char *file = f->config ? f->config : getenv("MODELGATE_CONFIG");
+    if ((file && *file && config_load_file(cfg, file, err, sizeof err) != 0) ||
+        config_load_env(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "modelgate serve: %s\n", err);
+        return -1;
+    }
+    if (f->roots_given)
+        config_clear_roots(cfg);
+    for (size_t i = 0; i < f->n; i++) {
+        if (config_set(cfg, f->keys[i], f->values[i], err, sizeof err) != 0) {
+            fprintf(stderr, "modelgate serve: --%s: %s\n", strcmp(f->keys[i], "roots") == 0 ? "root" : f->keys[i], err);
+            return -1;
+        }
+    }
+    if (cfg->nroots == 0 && config_set(cfg, "roots", ".", err, sizeof err) != 0)
+        return -1;
     return 0;
 }
 
@@ -128,26 +193,30 @@ static int parse_listen(const char *s, char *host, size_t hostlen, uint16_t *por
 
 /* Resolves every root once at start: a root that does not exist is a
  * mistake the operator should hear about now, not at the first scan. */
-static int resolve_roots(const serve_args *a, char **out)
+static int resolve_roots(const serve_config *cfg, char **out)
 {
-    for (size_t i = 0; i < a->nroots; i++) {
-        out[i] = realpath(a->roots[i], NULL);
+    for (size_t i = 0; i < cfg->nroots; i++) {
+        out[i] = realpath(cfg->roots[i], NULL);
         if (!out[i]) {
-            fprintf(stderr, "modelgate serve: --root %s: %s\n", a->roots[i], strerror(errno));
+            fprintf(stderr, "modelgate serve: root %s: %s\n", cfg->roots[i], strerror(errno));
             return -1;
         }
     }
     return 0;
 }
 
-static int first_start_token(mg_store *st)
+static int first_start_token(mg_store *st, const char *data)
 {
     long n = 0;
     char tok[STORE_TOKEN_LEN + 1];
     if (store_token_count(st, &n) != STORE_OK)
         return -1;
-    if (n > 0)
+    if (n > 0) {
+        printf("modelgate: the store holds %ld token%s (the admin token was shown on first start; make another "
+               "with `modelgate token create --role admin --data %s`)\n",
+               n, n == 1 ? "" : "s", data);
         return 0;
+    }
     if (store_token_create(st, ROLE_ADMIN, tok) != STORE_OK)
         return -1;
     printf("modelgate: created an admin token (shown once; create more with `modelgate token create`):\n"
@@ -156,13 +225,40 @@ static int first_start_token(mg_store *st)
     return 0;
 }
 
-/* Serves until SIGINT or SIGTERM. */
-static int serve(const serve_args *a, srv_ctx *ctx, const sigset_t *sigs)
+static const char *set_or_null(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* The remote sources' settings. S3 follows the AWS conventions
+ * (src_s3_config_from_env fills what is still NULL): an AWS_* variable beats
+ * the config file's s3_region / s3_endpoint, which beat ~/.aws/config. */
+static int source_config(const serve_config *cfg, src_config *src)
+{
+    memset(src, 0, sizeof *src);
+    src->hub_endpoint = cfg->hub_endpoint;
+    src->hub_token = set_or_null(cfg->hub_token);
+    if (!getenv("AWS_ENDPOINT_URL_S3") && !getenv("AWS_ENDPOINT_URL"))
+        src->s3_endpoint = set_or_null(cfg->s3_endpoint);
+    if (!getenv("AWS_REGION") && !getenv("AWS_DEFAULT_REGION"))
+        src->s3_region = set_or_null(cfg->s3_region);
+    src->timeout_s = 30;
+    src->max_files = 100000;
+    char err[300] = "";
+    if (src_s3_config_from_env(src, err, sizeof err) != SRC_OK) {
+        fprintf(stderr, "modelgate serve: AWS settings: %s\n", err[0] ? err : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Serves until SIGINT or SIGTERM, then drains. */
+static int serve(const serve_config *cfg, srv_ctx *ctx, unsigned threads, const sigset_t *sigs)
 {
     char host[64], err[256];
-    srv_listen l = {.addr = host, .threads = a->threads};
-    if (parse_listen(a->listen, host, sizeof host, &l.port) != 0) {
-        fprintf(stderr, "modelgate serve: --listen wants ADDR:PORT, not '%s'\n", a->listen);
+    srv_listen l = {.addr = host, .threads = threads};
+    if (parse_listen(cfg->listen, host, sizeof host, &l.port) != 0) {
+        fprintf(stderr, "modelgate serve: listen wants ADDR:PORT, not '%s'\n", cfg->listen);
         return EXIT_ERROR;
     }
     srv_http *h;
@@ -170,61 +266,97 @@ static int serve(const serve_args *a, srv_ctx *ctx, const sigset_t *sigs)
         fprintf(stderr, "modelgate serve: %s\n", err);
         return EXIT_ERROR;
     }
-    printf("modelgate: listening on http://%s (data %s, %zu root%s)\n", a->listen, a->data, ctx->nroots,
-           ctx->nroots == 1 ? "" : "s");
+    char pol[160];
+    policies_describe(ctx->policies, pol, sizeof pol);
+    printf("modelgate: listening on http://%s (data %s, %zu root%s, %u workers, queue %u, %s)\n", cfg->listen,
+           cfg->data, ctx->nroots, ctx->nroots == 1 ? "" : "s", cfg->workers, cfg->queue, pol);
     fflush(stdout);
     int sig = 0;
     sigwait(sigs, &sig);
-    fprintf(stderr, "modelgate: signal %d, stopping\n", sig);
+    fprintf(stderr, "modelgate: signal %d, stopping (queued scans run after the next start)\n", sig);
+    http_quiesce(h);
+    pool_stop(ctx->pool);
     http_stop(h);
     return 0;
 }
 
-static int run(const serve_args *a, char **roots, const sigset_t *sigs)
+/* Starts the pool and re-queues what a previous process left unfinished. */
+static int start_pool(srv_ctx *ctx, const serve_config *cfg)
 {
-    char err[300];
-    mg_store *st = NULL;
+    if (pool_new(&ctx->pool, ctx, cfg->workers, cfg->queue) != MG_OK) {
+        fprintf(stderr, "modelgate serve: cannot start the scan workers\n");
+        return -1;
+    }
+    size_t requeued = 0, failed = 0;
+    if (pool_recover(ctx->pool, &requeued, &failed) != STORE_OK) {
+        fprintf(stderr, "modelgate serve: cannot read the unfinished scans from the store\n");
+        return -1;
+    }
+    if (requeued || failed)
+        printf("modelgate: %zu unfinished scan%s queued again, %zu stored as ERROR\n", requeued,
+               requeued == 1 ? "" : "s", failed);
+    return 0;
+}
+
+static int run(const serve_config *cfg, char **roots, unsigned threads, const sigset_t *sigs)
+{
+    char err[400];
+    src_config src;
+    if (source_config(cfg, &src) != 0)
+        return EXIT_ERROR;
+    srv_ctx ctx = {.roots = roots, .nroots = cfg->nroots, .src = &src};
     mg_engine *eng = NULL;
-    mg_policy *policy = NULL;
     int code = EXIT_ERROR;
-    if (store_open(&st, a->data, err, sizeof err) != STORE_OK) {
+    mg_options mo;
+    mg_options_default(&mo);
+    if (store_open(&ctx.store, cfg->data, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "modelgate serve: store: %s\n", err);
         goto out;
     }
-    if (first_start_token(st) != 0) {
-        fprintf(stderr, "modelgate serve: cannot create the first admin token\n");
+    if (first_start_token(ctx.store, cfg->data) != 0 || mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK ||
+        metrics_new(&ctx.metrics) != MG_OK) {
+        fprintf(stderr, "modelgate serve: cannot start (token store, engine or memory)\n");
         goto out;
     }
-    mg_options mo;
-    mg_options_default(&mo);
-    if (mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK || !(policy = load_policy(NULL))) {
-        fprintf(stderr, "modelgate serve: cannot start the engine\n");
+    ctx.engine = eng;
+    if (policies_new(&ctx.policies, ctx.store, err, sizeof err) != MG_OK) {
+        fprintf(stderr, "modelgate serve: policies: %s\n", err);
         goto out;
     }
-    srv_ctx ctx = {.store = st, .engine = eng, .policy = policy, .roots = roots, .nroots = a->nroots};
-    code = serve(a, &ctx, sigs);
+    if (start_pool(&ctx, cfg) == 0)
+        code = serve(cfg, &ctx, threads, sigs);
 out:
-    mg_policy_free(policy);
+    if (ctx.pool)
+        pool_stop(ctx.pool);
+    pool_free(ctx.pool);
+    policies_free(ctx.policies);
+    metrics_free(ctx.metrics);
     mg_engine_free(eng);
-    store_close(st);
+    store_close(ctx.store);
     return code;
 }
 
 int cmd_serve(int argc, char **argv)
 {
-    serve_args a;
-    int prc = parse_args(argc, argv, &a);
+    serve_flags f;
+    int prc = parse_args(argc, argv, &f);
     if (prc != 0)
         return prc > 0 ? 0 : EXIT_ERROR;
+    serve_config cfg;
+    if (build_config(&f, &cfg) != 0) {
+        config_free(&cfg);
+        return EXIT_ERROR;
+    }
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    char *roots[SERVE_MAX_ROOTS] = {0};
-    int code = resolve_roots(&a, roots) == 0 ? run(&a, roots, &sigs) : EXIT_ERROR;
-    for (size_t i = 0; i < a.nroots; i++)
+    char *roots[CONFIG_MAX_ROOTS] = {0};
+    int code = resolve_roots(&cfg, roots) == 0 ? run(&cfg, roots, f.threads, &sigs) : EXIT_ERROR;
+    for (size_t i = 0; i < cfg.nroots; i++)
         free(roots[i]);
+    config_free(&cfg);
     return code;
 }

@@ -1,39 +1,34 @@
 /*
- * api.c - the REST API handlers (docs/rest.md): health, bearer-token
- * authentication with roles, and scans (create, get, list).
+ * api.c - the REST API's front (docs/rest.md): the route table, bearer-token
+ * authentication with roles, and the response helpers every resource uses.
+ * The handlers live one file per resource: scans.c, models.c, policies.c
+ * (policies, threats, tokens), metrics.c.
  *
- * A scan here is exactly the CLI's scan (cmd_scan.c): mg_scan_path,
- * mg_evaluate with the same model info, and the document of mg_report_json,
- * which is stored verbatim and served verbatim, so the CLI, the API and the
- * store can never disagree about a report.
- *
- * Local model URIs are the attack surface of this slice: a caller names a
- * path on the server. The path is resolved (realpath: `..` and symbolic
- * links followed) and must land inside one of the configured roots; the
- * resolved path, never the caller's text, is what gets scanned. A path that
- * does not exist gets the same answer as one outside the roots, so the API
- * is not an oracle for which files exist elsewhere on the machine.
+ * The route table below is the one list of endpoints: the router answers
+ * exactly these, and tests/e2e/service_test.py checks that
+ * docs/openapi.json (served at /api/v1/openapi.json) describes exactly these.
+ * Every route except /healthz needs a token; the table names the least role
+ * that may call it. An unknown path is 404, a known path with another method
+ * 405, a token whose role is too weak 403.
  */
-#include <errno.h>
-#include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../common/stamp.h"
-#include "server.h"
+#include "api.h"
 
-static void respond(srv_response *resp, unsigned status, json_t *doc)
+/* docs/openapi.json, compiled in by mk/embed.sh (see the Makefile) */
+extern const char mg_openapi_json[];
+extern const size_t mg_openapi_json_len;
+
+void respond(srv_response *resp, unsigned status, json_t *doc)
 {
     resp->status = status;
     resp->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!resp->body) {
+    if (doc && !resp->body)
         resp->status = 500;
-        resp->body = NULL;
-    }
+    json_decref(doc);
 }
 
 char *api_error_body(const char *message)
@@ -44,10 +39,37 @@ char *api_error_body(const char *message)
     return text;
 }
 
-static void fail(srv_response *resp, unsigned status, const char *message)
+void fail(srv_response *resp, unsigned status, const char *message)
 {
     resp->status = status;
     resp->body = api_error_body(message);
+}
+
+json_t *parse_json_body(const srv_request *req, srv_response *resp)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        fail(resp, 400, msg);
+    }
+    return doc;
+}
+
+static int hexval(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int is_uuid(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !hexval(s[i]))
+            return 0;
+    }
+    return s[36] == 0;
 }
 
 /* ---- authentication ---- */
@@ -74,286 +96,91 @@ static store_role authenticate(const srv_ctx *ctx, const srv_request *req, srv_r
     return role;
 }
 
-/* ---- model URIs ---- */
+/* ---- routes ---- */
 
-static int hexval(char c)
+static void health(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
 {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
+    respond(resp, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-/* The local path a model URI names, malloc'd: a plain path as is, or a
- * file:// URI (empty or "localhost" host) percent-decoded. NULL with
- * `why` set when the URI is not local or not well-formed. */
-static char *uri_to_path(const char *uri, const char **why)
+static void openapi(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
 {
-    if (strncmp(uri, "file://", 7) != 0) {
-        if (strstr(uri, "://")) {
-            *why = "unsupported model_uri scheme: this version scans local paths and file:// URIs only";
-            return NULL;
-        }
-        char *p = strdup(uri);
-        *why = p ? NULL : "out of memory";
-        return p;
-    }
-    const char *p = uri + 7;
-    if (strncmp(p, "localhost/", 10) == 0)
-        p += 9;
-    if (*p != '/') {
-        *why = "file:// URI must name an absolute local path (file:///path)";
-        return NULL;
-    }
-    char *out = malloc(strlen(p) + 1), *o = out;
-    for (; out && *p; p++) {
-        int hi, lo;
-        if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 && (hi | lo)) {
-            *o++ = (char)(hi * 16 + lo); /* %00 is left as text: it would cut the path */
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    if (out)
-        *o = 0;
-    *why = out ? NULL : "out of memory";
-    return out;
-}
-
-static int under_root(const srv_ctx *ctx, const char *real)
-{
-    for (size_t i = 0; i < ctx->nroots; i++) {
-        const char *root = ctx->roots[i];
-        size_t n = strlen(root);
-        if (strcmp(root, "/") == 0)
-            return 1;
-        if (strncmp(real, root, n) == 0 && (real[n] == 0 || real[n] == '/'))
-            return 1;
-    }
-    return 0;
-}
-
-/* The resolved path to scan (malloc'd), or NULL after answering. */
-static char *resolve_model(const srv_ctx *ctx, const char *uri, srv_response *resp)
-{
-    const char *why = NULL;
-    char *path = uri_to_path(uri, &why);
-    if (!path) {
-        fail(resp, strcmp(why, "out of memory") == 0 ? 500 : 400, why);
-        return NULL;
-    }
-    char *real = realpath(path, NULL);
-    free(path);
-    if (!real || !under_root(ctx, real)) {
-        fail(resp, 403, "model_uri is not an existing path under a configured --root");
-        free(real);
-        return NULL;
-    }
-    return real;
-}
-
-/* ---- scans ---- */
-
-typedef struct scan_req {
-    const char *model_uri, *license;
-    int wait;
-} scan_req;
-
-/* Parses the POST body; answers 400 (and returns NULL) when it is wrong. */
-static json_t *parse_scan_body(const srv_request *req, scan_req *sr, srv_response *resp)
-{
-    json_error_t jerr;
-    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
-        fail(resp, 400, msg);
-        return NULL;
-    }
-    json_t *uri = json_object_get(doc, "model_uri"), *lic = json_object_get(doc, "license");
-    const char *bad = !json_is_object(doc)                                ? "the body must be a JSON object"
-                      : !json_is_string(uri) || !*json_string_value(uri)  ? "model_uri must be a non-empty string"
-                      : lic && !json_is_string(lic) && !json_is_null(lic) ? "license must be a string"
-                      : json_object_get(doc, "policy")                    ? "a per-scan policy is not supported yet"
-                                                                          : NULL;
-    if (bad) {
-        fail(resp, 400, bad);
-        json_decref(doc);
-        return NULL;
-    }
-    sr->model_uri = json_string_value(uri);
-    sr->license = json_string_value(lic);
-    const char *w = req->arg(req, "wait");
-    sr->wait = w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0);
-    return doc;
-}
-
-static const char *field(const mg_evaluation *ev, const char *name)
-{
-    const char *v = mg_evaluation_field(ev, name);
-    return v ? v : "";
-}
-
-/* Judges and stores one finished scan; answers 200 with the report or 202. */
-static void judge_and_store(const srv_ctx *ctx, const mg_report *rep, mg_model_info *info, int wait, srv_response *resp)
-{
-    mg_evaluation *ev = NULL;
-    char *doc = NULL;
-    if (mg_evaluate(&ev, rep, ctx->policy, info) != MG_OK ||
-        !(doc = mg_report_json(rep, ev, ctx->policy, ctx->engine, info, 0))) {
+    resp->status = 200;
+    resp->body = strndup(mg_openapi_json, mg_openapi_json_len);
+    if (!resp->body)
         fail(resp, 500, "out of memory");
-        goto out;
-    }
-    store_scan row = {
-        .uuid = info->uuid,
-        .model_uri = info->model_uri,
-        .model_uuid = field(ev, "model_uuid"),
-        .namespace_ = field(ev, "namespace"),
-        .model_name = field(ev, "model_name"),
-        .eval_outcome = mg_evaluation_outcome(ev),
-        .created_at = info->created_at,
-        .report = doc,
-    };
-    if (store_scan_put(ctx->store, &row) != STORE_OK) {
-        fail(resp, 500, "could not store the scan");
-        goto out;
-    }
-    if (wait) {
-        resp->status = 200;
-        resp->body = doc;
-        doc = NULL;
-    } else {
-        respond(resp, 202, json_pack("{s:s}", "uuid", info->uuid));
-    }
-out:
-    free(doc);
-    mg_evaluation_free(ev);
 }
 
-static void scan_create(const srv_ctx *ctx, const srv_request *req, srv_response *resp)
+typedef struct route {
+    const char *method;
+    const char *path; /* a trailing "{uuid}" matches one segment */
+    store_role role;  /* least role allowed; ROLE_NONE: no token needed */
+    api_handler fn;
+    const char *denied; /* the 403 message */
+} route;
+
+static const route routes[] = {
+    {"GET", "/healthz", ROLE_NONE, health, NULL},
+    {"GET", "/metrics", ROLE_READER, metrics_get, NULL},
+    {"GET", "/api/v1/openapi.json", ROLE_READER, openapi, NULL},
+    {"POST", "/api/v1/scans", ROLE_SCANNER, scans_create,
+     "this token's role cannot create scans (needs scanner or admin)"},
+    {"GET", "/api/v1/scans", ROLE_READER, scans_list, NULL},
+    {"GET", "/api/v1/scans/{uuid}", ROLE_READER, scans_get, NULL},
+    {"GET", "/api/v1/models", ROLE_READER, models_list, NULL},
+    {"GET", "/api/v1/models/{uuid}", ROLE_READER, models_get, NULL},
+    {"GET", "/api/v1/policies", ROLE_READER, policies_get, NULL},
+    {"PUT", "/api/v1/policies", ROLE_ADMIN, policies_put, "only an admin token may change the policies"},
+    {"GET", "/api/v1/threats", ROLE_READER, threats_get, NULL},
+    {"POST", "/api/v1/tokens", ROLE_ADMIN, tokens_create, "only an admin token may create tokens"},
+};
+enum { NROUTES = sizeof routes / sizeof routes[0] };
+
+/* Whether `path` matches the route's path; *param gets the {uuid} segment. */
+static int path_matches(const route *r, const char *path, const char **param)
 {
-    scan_req sr;
-    json_t *body = parse_scan_body(req, &sr, resp);
-    if (!body)
-        return;
-    char *path = resolve_model(ctx, sr.model_uri, resp);
-    mg_report *rep = NULL;
-    if (!path)
-        goto out;
-    char uuid[37], created[40], updated[40];
-    uuid_v4(uuid);
-    rfc3339_now(created, sizeof created);
-    int rc = mg_scan_path(&rep, ctx->engine, path);
-    if (rc != MG_OK) {
-        fail(resp, 500, rc == MG_ENOMEM ? "out of memory" : "the scan could not run");
-        goto out;
-    }
-    rfc3339_now(updated, sizeof updated);
-    mg_model_info info = {
-        .model_uri = sr.model_uri,
-        .license = sr.license,
-        .uuid = uuid,
-        .created_at = created,
-        .updated_at = updated,
-    };
-    judge_and_store(ctx, rep, &info, sr.wait, resp);
-out:
-    mg_report_free(rep);
-    free(path);
-    json_decref(body);
+    const char *brace = strstr(r->path, "{uuid}");
+    *param = NULL;
+    if (!brace)
+        return strcmp(r->path, path) == 0;
+    size_t n = (size_t)(brace - r->path);
+    if (strncmp(r->path, path, n) != 0 || !path[n] || strchr(path + n, '/'))
+        return 0;
+    *param = path + n;
+    return 1;
 }
 
-static int is_uuid(const char *s)
+static int same_method(const route *r, const char *method)
 {
-    for (int i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : hexval(s[i]) < 0)
-            return 0;
-    }
-    return s[36] == 0;
-}
-
-static void scan_get(const srv_ctx *ctx, const char *uuid, srv_response *resp)
-{
-    char *doc = NULL;
-    int rc = is_uuid(uuid) ? store_scan_get(ctx->store, uuid, &doc) : STORE_ENOTFOUND;
-    if (rc == STORE_OK) {
-        resp->status = 200;
-        resp->body = doc;
-    } else {
-        fail(resp, rc == STORE_ENOTFOUND ? 404 : 500, rc == STORE_ENOTFOUND ? "no such scan" : "store unavailable");
-    }
-}
-
-static int list_row(void *arr, const store_scan *row)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "uuid", row->uuid, "model_uri", row->model_uri, "eval_outcome",
-                          row->eval_outcome, "created_at", row->created_at);
-    return o && json_array_append_new(arr, o) == 0 ? 0 : MG_ENOMEM;
-}
-
-static void scan_list(const srv_ctx *ctx, const srv_request *req, srv_response *resp)
-{
-    const char *l = req->arg(req, "limit");
-    long limit = SRV_LIST_DEFAULT;
-    if (l) {
-        char *end;
-        errno = 0;
-        limit = strtol(l, &end, 10);
-        if (errno || end == l || *end || limit < 1 || limit > SRV_LIST_MAX) {
-            fail(resp, 400, "limit must be an integer from 1 to 1000");
-            return;
-        }
-    }
-    json_t *arr = json_array();
-    if (!arr || store_scan_list(ctx->store, (int)limit, list_row, arr) != STORE_OK) {
-        json_decref(arr);
-        fail(resp, 500, "store unavailable");
-        return;
-    }
-    respond(resp, 200, json_pack("{s:o}", "scans", arr));
-}
-
-/* ---- routing ---- */
-
-#define SCANS "/api/v1/scans"
-
-static void route_api(const srv_ctx *ctx, const srv_request *req, srv_response *resp)
-{
-    store_role role = authenticate(ctx, req, resp);
-    if (role == ROLE_NONE)
-        return;
-    int get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
-    const char *p = req->path;
-    if (strcmp(p, SCANS) == 0 && post) {
-        if (role < ROLE_SCANNER)
-            fail(resp, 403, "this token's role cannot create scans (needs scanner or admin)");
-        else
-            scan_create(ctx, req, resp);
-    } else if (strcmp(p, SCANS) == 0 && get) {
-        scan_list(ctx, req, resp);
-    } else if (strncmp(p, SCANS "/", sizeof SCANS) == 0 && get) {
-        scan_get(ctx, p + sizeof SCANS, resp);
-    } else if (strcmp(p, SCANS) == 0 || strncmp(p, SCANS "/", sizeof SCANS) == 0) {
-        fail(resp, 405, "method not allowed");
-    } else {
-        fail(resp, 404, "no such endpoint");
-    }
+    /* HEAD is GET without the body (libmicrohttpd drops the body) */
+    return strcmp(r->method, method) == 0 || (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
 }
 
 void api_handle(const srv_ctx *ctx, const srv_request *req, srv_response *resp)
 {
+    memset(resp, 0, sizeof *resp);
     resp->status = 500;
-    resp->body = NULL;
-    if (strcmp(req->path, "/healthz") == 0) {
-        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
-            respond(resp, 200, json_pack("{s:s}", "status", "ok"));
-        else
-            fail(resp, 405, "method not allowed");
-    } else if (strncmp(req->path, "/api/v1/", 8) == 0) {
-        route_api(ctx, req, resp);
-    } else {
-        fail(resp, 404, "no such endpoint");
+    const route *hit = NULL, *known = NULL;
+    const char *param = NULL;
+    for (size_t i = 0; i < NROUTES && !hit; i++) {
+        const char *p;
+        if (!path_matches(&routes[i], req->path, &p))
+            continue;
+        known = &routes[i];
+        param = p;
+        if (same_method(&routes[i], req->method))
+            hit = &routes[i];
     }
+    const route *r = hit ? hit : known;
+    store_role role = r && r->role == ROLE_NONE ? ROLE_ADMIN : authenticate(ctx, req, resp);
+    if (role == ROLE_NONE)
+        return; /* answered 401 (before saying whether the endpoint exists) */
+    if (!known)
+        fail(resp, 404, "no such endpoint");
+    else if (!hit)
+        fail(resp, 405, "method not allowed");
+    else if (role < hit->role)
+        fail(resp, 403, hit->denied ? hit->denied : "this token's role may not call this endpoint");
+    else
+        hit->fn(ctx, req, param, resp);
 }

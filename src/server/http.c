@@ -10,20 +10,30 @@
  * a declared Content-Length over the limit is refused with 413 before any
  * body is read; a chunked body that outgrows it is drained and refused at
  * the end. Only then does the request reach api_handle.
+ *
+ * A request that waits for a scan (POST /api/v1/scans?wait=true) must not
+ * hold one of the few HTTP threads for minutes: its connection is
+ * suspended (MHD_suspend_connection) and resumed by the scan pool when the
+ * scan is done or the wait times out; MHD then calls the handler again and
+ * the answer is sent. The server counts parked connections so that it can
+ * let them be answered before it stops.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#include "server.h"
+#include "api.h"
 
 struct srv_http {
     struct MHD_Daemon *daemon;
     const srv_ctx *ctx;
+    atomic_int parked; /* suspended connections waiting for a scan */
 };
 
 /* Per-request state, from the first call of the access handler to the
@@ -32,29 +42,41 @@ typedef struct http_req {
     char *body;
     size_t len, cap;
     int too_large;
+    srv_job *job; /* parked: the scan this request waits for */
+    int parked;   /* was parked: counted in srv_http.parked until completed */
+    struct MHD_Connection *conn;
+    struct srv_http *h;
 } http_req;
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *body)
+static enum MHD_Result send_resp(struct srv_http *h, struct MHD_Connection *c, srv_response *resp)
 {
+    char *body = resp->body;
     size_t len = body ? strlen(body) : 0;
+    metrics_http(h->ctx->metrics, resp->status);
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
         return MHD_NO;
     }
     if (body)
-        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Content-Type", resp->content_type ? resp->content_type : "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    if (resp->retry_after) {
+        char v[16];
+        snprintf(v, sizeof v, "%u", resp->retry_after);
+        MHD_add_response_header(r, "Retry-After", v);
+    }
+    enum MHD_Result rc = MHD_queue_response(c, resp->status, r);
     MHD_destroy_response(r);
     return rc;
 }
 
-static enum MHD_Result send_too_large(struct MHD_Connection *c)
+static enum MHD_Result send_too_large(struct srv_http *h, struct MHD_Connection *c)
 {
     char msg[96];
     snprintf(msg, sizeof msg, "request body larger than %d bytes", SRV_MAX_BODY);
-    return send_json(c, MHD_HTTP_CONTENT_TOO_LARGE, api_error_body(msg));
+    srv_response resp = {.status = MHD_HTTP_CONTENT_TOO_LARGE, .body = api_error_body(msg)};
+    return send_resp(h, c, &resp);
 }
 
 /* Appends a chunk, or marks the request too large (the rest is drained). */
@@ -95,6 +117,37 @@ static const char *query_arg(const srv_request *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* Called once by the scan pool (any thread): the scan is done or the
+ * wait timed out. */
+static void unpark(void *arg)
+{
+    http_req *r = arg;
+    MHD_resume_connection(r->conn);
+}
+
+/* Parks the connection until the pool calls unpark. */
+static enum MHD_Result park(struct srv_http *h, struct MHD_Connection *c, http_req *r, srv_response *resp)
+{
+    r->job = resp->job;
+    r->conn = c;
+    r->h = h;
+    r->parked = 1;
+    atomic_fetch_add(&h->parked, 1);
+    MHD_suspend_connection(c);
+    pool_wait(h->ctx->pool, r->job, resp->wait_s, unpark, r);
+    return MHD_YES;
+}
+
+/* The resumed request: answers from its scan. */
+static enum MHD_Result answer_parked(struct srv_http *h, struct MHD_Connection *c, http_req *r)
+{
+    srv_response resp;
+    srv_job *job = r->job;
+    r->job = NULL;
+    api_answer_job(h->ctx, job, &resp);
+    return send_resp(h, c, &resp);
+}
+
 static enum MHD_Result dispatch(struct srv_http *h, struct MHD_Connection *c, const char *url, const char *method,
                                 http_req *r)
 {
@@ -107,9 +160,11 @@ static enum MHD_Result dispatch(struct srv_http *h, struct MHD_Connection *c, co
         .arg = query_arg,
         .conn = c,
     };
-    srv_response resp = {500, NULL};
+    srv_response resp;
     api_handle(h->ctx, &req, &resp);
-    return send_json(c, resp.status, resp.body);
+    if (resp.job)
+        return park(h, c, r, &resp);
+    return send_resp(h, c, &resp);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -123,17 +178,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *state = r;
         if (declared_too_large(c)) {
             r->too_large = 1;
-            return send_too_large(c); /* before reading the body: MHD closes the connection after */
+            return send_too_large(cls, c); /* before reading the body: MHD closes the connection after */
         }
         return MHD_YES;
     }
+    if (r->job)
+        return answer_parked(cls, c, r);
     if (*upload_size) {
         int rc = body_append(r, upload, *upload_size);
         *upload_size = 0;
         return rc == 0 ? MHD_YES : MHD_NO;
     }
     if (r->too_large)
-        return send_too_large(c);
+        return send_too_large(cls, c);
     return dispatch(cls, c, url, method, r);
 }
 
@@ -141,6 +198,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
 {
     http_req *r = *state;
     if (r) {
+        if (r->parked)
+            atomic_fetch_sub(&r->h->parked, 1);
+        job_unref(r->job); /* only set if the connection closed while parked */
         free(r->body);
         free(r);
         *state = NULL;
@@ -181,7 +241,8 @@ int http_start(srv_http **out, const srv_listen *l, const srv_ctx *ctx, char *er
     if (!h)
         return MG_ENOMEM;
     h->ctx = ctx;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | (v6 ? MHD_USE_IPv6 : 0);
     h->daemon =
         MHD_start_daemon(flags, l->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                          MHD_OPTION_THREAD_POOL_SIZE, l->threads ? l->threads : 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -196,10 +257,23 @@ int http_start(srv_http **out, const srv_listen *l, const srv_ctx *ctx, char *er
     return MG_OK;
 }
 
+void http_quiesce(srv_http *h)
+{
+    if (h) {
+        MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
 void http_stop(srv_http *h)
 {
     if (!h)
         return;
+    /* the pool has resumed every parked request by now (pool_stop); let
+     * them send their answers (5 s at most) */
+    for (int i = 0; i < 500 && atomic_load(&h->parked) > 0; i++)
+        usleep(10000);
     MHD_stop_daemon(h->daemon);
     free(h);
 }

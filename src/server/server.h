@@ -1,12 +1,14 @@
 /*
  * server.h - the scanner service: an HTTP front (http.c, libmicrohttpd) that
- * turns requests into srv_request records, and the REST API (api.c) that
- * answers them from the engine and the store.
+ * turns requests into srv_request records, the REST API (api.c and one file
+ * per resource) that answers them from the engine and the store, and the
+ * scan worker pool with its bounded queue (pool.c, job.c).
  *
  * The split keeps HTTP mechanics (thread pool, size limits, connection
- * state) out of the handlers, so the handlers can be tested and grown
- * without touching libmicrohttpd, and the library stays free of network and
- * database code: everything here lives in the command.
+ * state, suspending a connection that waits for a scan) out of the handlers,
+ * so the handlers can be tested and grown without touching libmicrohttpd,
+ * and the library stays free of network and database code: everything here
+ * lives in the command.
  */
 #ifndef MG_SERVER_H
 #define MG_SERVER_H
@@ -15,6 +17,7 @@
 #include <stdint.h>
 
 #include "modelgate.h"
+#include "../sources/source.h"
 #include "../store/store.h"
 
 /* Defaults and limits of the service, in one place. */
@@ -22,18 +25,37 @@ enum {
     SRV_MAX_BODY = 1 << 20,     /* request body bytes: larger bodies get 413 */
     SRV_MAX_HEADERS = 64 << 10, /* per-connection memory for the request line and headers */
     SRV_TIMEOUT_S = 120,        /* idle connection timeout */
-    SRV_LIST_DEFAULT = 50,      /* GET /api/v1/scans without ?limit */
+    SRV_LIST_DEFAULT = 50,      /* listings without ?limit */
     SRV_LIST_MAX = 1000,        /* largest ?limit accepted */
+    SRV_WAIT_DEFAULT_S = 60,    /* ?wait=true without ?timeout: longest wait for the report */
+    SRV_WAIT_MAX_S = 600,       /* largest ?timeout accepted */
+    SRV_MAX_ATTEMPTS = 3,       /* a scan interrupted this often (crashes) is stored as ERROR */
+    SRV_MAX_VERSIONS = 1000,    /* versions listed by GET /models/{uuid} */
+    SRV_MAX_URI = 4096,         /* model_uri bytes */
+    SRV_MAX_LABELS = 64,        /* labels per scan, key and value bytes below */
+    SRV_MAX_LABEL_KEY = 128,
+    SRV_MAX_LABEL_VALUE = 1024,
+    SRV_WORKERS_MAX = 256,   /* --workers */
+    SRV_QUEUE_MAX = 1000000, /* --queue */
 };
 
-/* What the handlers need. Everything is borrowed and outlives the server;
- * the engine and the policy are immutable and shared by every thread. */
+typedef struct srv_policies srv_policies; /* the current policy set (policies.c) */
+typedef struct srv_pool srv_pool;         /* scan workers and their queue (pool.c) */
+typedef struct srv_metrics srv_metrics;   /* counters for GET /metrics (metrics.c) */
+typedef struct srv_job srv_job;           /* one accepted scan (job.c) */
+
+/* What the handlers and workers need. The pointers outlive the server; the
+ * engine is immutable and shared by every thread, the other objects lock
+ * internally. */
 typedef struct srv_ctx {
     mg_store *store;
     const mg_engine *engine;
-    const mg_policy *policy;
+    srv_policies *policies;
+    srv_pool *pool;
+    srv_metrics *metrics;
     char **roots; /* resolved (realpath) folders local scans may read */
     size_t nroots;
+    const src_config *src; /* remote sources: hub and S3 endpoints, credentials */
 } srv_ctx;
 
 /* One request as the handlers see it. `arg` looks up a query argument. */
@@ -47,16 +69,28 @@ typedef struct srv_request {
     void *conn; /* for `arg` */
 } srv_request;
 
-/* The answer: a status and a malloc'd JSON body (NULL: no body). */
+/* The answer: a status and a malloc'd body (NULL: no body). A handler that
+ * waits for a scan sets `job` instead: the HTTP layer parks the connection
+ * until the scan is done or `wait_s` seconds pass, then asks api_answer_job
+ * for the answer. */
 typedef struct srv_response {
     unsigned status;
     char *body;
+    const char *content_type; /* NULL: application/json */
+    unsigned retry_after;     /* seconds for a Retry-After header; 0: none */
+    srv_job *job;             /* a reference the HTTP layer hands back to api_answer_job */
+    unsigned wait_s;
 } srv_response;
 
 /* Answers one request; never fails (an internal error is a 500 response). */
 void api_handle(const srv_ctx *ctx, const srv_request *req, srv_response *resp);
+/* Answers a request that waited for `job` (finished or not) and drops the
+ * job reference the response held. */
+void api_answer_job(const srv_ctx *ctx, srv_job *job, srv_response *resp);
 /* A {"error": message} body (malloc'd), or NULL when out of memory. */
 char *api_error_body(const char *message);
+
+/* ---- HTTP ---- */
 
 typedef struct srv_http srv_http;
 typedef struct srv_listen {
@@ -67,7 +101,42 @@ typedef struct srv_listen {
 
 /* Starts serving on a thread pool; returns at once. On failure `err` says why. */
 int http_start(srv_http **out, const srv_listen *listen, const srv_ctx *ctx, char *err, size_t errlen);
-/* Stops accepting, finishes the requests in flight, frees the server. */
+/* Stops accepting new connections; requests in flight go on. */
+void http_quiesce(srv_http *h);
+/* Waits (a few seconds at most) for parked requests to be answered, closes
+ * every connection, frees the server. */
 void http_stop(srv_http *h);
+
+/* ---- the scan pool ---- */
+
+/* Starts `workers` scan threads over a queue of at most `capacity` waiting
+ * scans. `ctx` is borrowed for the pool's life (ctx->pool is set by the
+ * caller). */
+int pool_new(srv_pool **out, const srv_ctx *ctx, unsigned workers, unsigned capacity);
+/* Re-queues every scan the store holds as PENDING or RUNNING (a previous
+ * process stopped or died before finishing them); a scan that was already
+ * interrupted SRV_MAX_ATTEMPTS times, or that can no longer run, is stored as
+ * ERROR. The counts go to `requeued` and `failed`. */
+int pool_recover(srv_pool *p, size_t *requeued, size_t *failed);
+/* Stops taking scans, lets the running ones finish, answers every waiting
+ * request (202) and joins the workers. Queued scans stay PENDING in the
+ * store and run after the next start. */
+void pool_stop(srv_pool *p);
+void pool_free(srv_pool *p);
+
+/* ---- policies and metrics ---- */
+
+/* The service's policy set: the newest one stored, else the defaults.
+ * Takes ownership of nothing; reads the store. */
+int policies_new(srv_policies **out, mg_store *st, char *err, size_t errlen);
+void policies_free(srv_policies *ps);
+/* Digest and version of the current set, for the start-up line. */
+void policies_describe(srv_policies *ps, char *out, size_t n);
+
+int metrics_new(srv_metrics **out);
+void metrics_free(srv_metrics *m);
+/* A stored model version's verdict changed (re-evaluation after a rules or
+ * policy change): counted in modelgate_verdict_changes_total. */
+void metrics_verdict_changed(srv_metrics *m);
 
 #endif

@@ -13,27 +13,23 @@
  * the table holds only their SHA-256, so a copy of the database does not
  * grant access.
  *
- * Concurrency: one connection shared by the HTTP worker threads, serialised
- * by a mutex (statements are short; scans run outside the store). Another
- * process (`modelgate token create` beside a running service) waits up to
- * busy_timeout for the write lock.
+ * Concurrency: one connection shared by the HTTP and scan worker threads,
+ * serialised by a mutex (statements are short; scans run outside the store).
+ * Another process (`modelgate token create` beside a running service) waits
+ * up to busy_timeout for the write lock.
+ *
+ * This file opens and migrates the store and keeps tokens and policies;
+ * scans and models are in sqlite_scans.c.
  */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store.h"
-
-struct mg_store {
-    sqlite3 *db;
-    pthread_mutex_t mu;
-};
+#include "sqlite_int.h"
 
 /* The time now as RFC 3339 UTC (milliseconds), computed by the database. */
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -63,6 +59,31 @@ static const char *const migrations[] = {
     "  report TEXT NOT NULL);"
     "CREATE INDEX scans_by_time ON scans (created_at, seq);"
     "CREATE INDEX scans_by_model ON scans (model_uuid, created_at);",
+    /* 2: scans live from PENDING (queued) through RUNNING to DONE; the
+     * caller's license and labels are kept so an interrupted scan can be
+     * re-run; versions are columns (backfilled from the stored reports) so
+     * models can list them; policy sets are versioned. */
+    "ALTER TABLE scans ADD COLUMN state TEXT NOT NULL DEFAULT 'DONE'"
+    "  CHECK (state IN ('PENDING', 'RUNNING', 'DONE'));"
+    "ALTER TABLE scans ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE scans ADD COLUMN license TEXT;"
+    "ALTER TABLE scans ADD COLUMN labels TEXT;"
+    "ALTER TABLE scans ADD COLUMN model_version_uuid TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE scans ADD COLUMN revision TEXT NOT NULL DEFAULT '';"
+    "UPDATE scans SET"
+    "  model_version_uuid = COALESCE(json_extract(report, '$.model_version_uuid'), ''),"
+    "  revision = COALESCE(json_extract(report, '$.revision'), '')"
+    "  WHERE json_valid(report);"
+    "CREATE INDEX scans_by_key ON scans (created_at, uuid);"
+    "CREATE INDEX scans_unfinished ON scans (state) WHERE state <> 'DONE';"
+    "CREATE INDEX scans_by_version ON scans (model_uuid, model_version_uuid, created_at);"
+    "CREATE INDEX models_by_key ON models (created_at, uuid);"
+    "CREATE INDEX models_by_name ON models (namespace, model_name);"
+    "CREATE TABLE policies ("
+    "  version INTEGER PRIMARY KEY,"
+    "  yaml TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL);",
 };
 enum { NMIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
@@ -87,7 +108,7 @@ static int make_dirs(const char *dir)
     return 0;
 }
 
-static int exec_sql(sqlite3 *db, const char *sql)
+int sq_exec(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? STORE_OK : STORE_EDB;
 }
@@ -119,33 +140,33 @@ static int record_version(sqlite3 *db, int version)
  * opening a fresh store at once cannot both migrate it. */
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
-    int rc = exec_sql(db, "BEGIN IMMEDIATE");
+    int rc = sq_exec(db, "BEGIN IMMEDIATE");
     if (rc != STORE_OK)
         goto fail;
-    rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                      "  version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+    rc = sq_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "  version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
     int version = 0;
     if (rc == STORE_OK)
         rc = current_version(db, &version);
     if (rc == STORE_OK && version > NMIGRATIONS) {
         snprintf(err, errlen, "database schema version %d is newer than this modelgate (%d)", version,
                  (int)NMIGRATIONS);
-        exec_sql(db, "ROLLBACK");
+        sq_exec(db, "ROLLBACK");
         return STORE_ESCHEMA;
     }
     /* migrations[i] brings the schema from version i to i + 1 */
     for (size_t i = version > 0 ? (size_t)version : 0; rc == STORE_OK && i < NMIGRATIONS; i++) {
-        rc = exec_sql(db, migrations[i]);
+        rc = sq_exec(db, migrations[i]);
         if (rc == STORE_OK)
             rc = record_version(db, (int)i + 1);
     }
     if (rc == STORE_OK)
-        rc = exec_sql(db, "COMMIT");
+        rc = sq_exec(db, "COMMIT");
     if (rc == STORE_OK)
         return STORE_OK;
 fail:
     snprintf(err, errlen, "migration failed: %s", sqlite3_errmsg(db));
-    exec_sql(db, "ROLLBACK");
+    sq_exec(db, "ROLLBACK");
     return STORE_EDB;
 }
 
@@ -154,7 +175,7 @@ static int configure(sqlite3 *db)
     /* WAL: readers never block the writer; synchronous=FULL: a scan answered
      * 200 is on disk even if the machine loses power right after. */
     sqlite3_busy_timeout(db, 5000);
-    return exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+    return sq_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
 }
 
 int store_open(mg_store **out, const char *dir, char *err, size_t errlen)
@@ -296,59 +317,51 @@ int store_token_lookup(mg_store *st, const char *token, store_role *role)
     return rc;
 }
 
-/* Binds the texts in order to ?1..?n and runs the statement once. */
-static int run_bound(sqlite3 *db, const char *sql, const char *const *args, int nargs)
+int sq_run(sqlite3 *db, const char *sql, const char *const *args, int nargs)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return STORE_EDB;
-    for (int i = 0; i < nargs; i++)
-        sqlite3_bind_text(q, i + 1, args[i] ? args[i] : "", -1, SQLITE_STATIC);
+    for (int i = 0; i < nargs; i++) {
+        if (args[i])
+            sqlite3_bind_text(q, i + 1, args[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, i + 1);
+    }
     int rc = sqlite3_step(q) == SQLITE_DONE ? STORE_OK : STORE_EDB;
     sqlite3_finalize(q);
     return rc;
 }
 
-int store_scan_put(mg_store *st, const store_scan *s)
+const char *sq_col(sqlite3_stmt *q, int i)
 {
-    const char *model[] = {s->model_uuid, s->model_uri, s->namespace_, s->model_name, s->created_at};
-    const char *scan[] = {s->uuid, s->model_uuid, s->model_uri, s->eval_outcome, s->created_at, s->report};
-    pthread_mutex_lock(&st->mu);
-    int rc = exec_sql(st->db, "BEGIN IMMEDIATE");
-    if (rc == STORE_OK)
-        rc = run_bound(st->db,
-                       "INSERT INTO models (uuid, model_uri, namespace, model_name, created_at, updated_at)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
-                       " ON CONFLICT (uuid) DO UPDATE SET model_uri = excluded.model_uri,"
-                       " updated_at = excluded.updated_at",
-                       model, 5);
-    if (rc == STORE_OK)
-        rc = run_bound(st->db,
-                       "INSERT INTO scans (uuid, model_uuid, model_uri, eval_outcome, created_at, report)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                       scan, 6);
-    if (rc == STORE_OK)
-        rc = exec_sql(st->db, "COMMIT");
-    if (rc != STORE_OK)
-        exec_sql(st->db, "ROLLBACK");
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    return t ? t : "";
 }
 
-int store_scan_get(mg_store *st, const char *uuid, char **report)
+const char *sq_col_or_null(sqlite3_stmt *q, int i)
 {
-    *report = NULL;
+    return (const char *)sqlite3_column_text(q, i);
+}
+
+/* ---- policies ---- */
+
+int store_policy_add(mg_store *st, const char *yaml, const char *digest, int *version, char created_at[40])
+{
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
-    if (sqlite3_prepare_v2(st->db, "SELECT report FROM scans WHERE uuid = ?", -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
-        int s = sqlite3_step(q);
-        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
-        if (rc == STORE_OK) {
-            const char *text = (const char *)sqlite3_column_text(q, 0);
-            *report = text ? strdup(text) : NULL;
-            rc = *report ? STORE_OK : STORE_ENOMEM;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT INTO policies (version, yaml, digest, created_at)"
+                           " SELECT COALESCE(MAX(version), 0) + 1, ?1, ?2, " NOW_SQL " FROM policies"
+                           " RETURNING version, created_at",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, yaml, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, digest, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            *version = sqlite3_column_int(q, 0);
+            snprintf(created_at, 40, "%s", sq_col(q, 1));
+            rc = sqlite3_step(q) == SQLITE_DONE ? STORE_OK : STORE_EDB;
         }
         sqlite3_finalize(q);
     }
@@ -356,34 +369,22 @@ int store_scan_get(mg_store *st, const char *uuid, char **report)
     return rc;
 }
 
-static const char *col(sqlite3_stmt *q, int i)
+int store_policy_latest(mg_store *st, char **yaml, int *version, char created_at[40])
 {
-    const char *t = (const char *)sqlite3_column_text(q, i);
-    return t ? t : "";
-}
-
-int store_scan_list(mg_store *st, int limit, store_scan_fn fn, void *ctx)
-{
+    *yaml = NULL;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT uuid, model_uuid, model_uri, eval_outcome, created_at FROM scans"
-                           " ORDER BY created_at DESC, seq DESC LIMIT ?",
-                           -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_int(q, 1, limit);
-        int s = SQLITE_DONE;
-        rc = STORE_OK;
-        while (rc == STORE_OK && (s = sqlite3_step(q)) == SQLITE_ROW) {
-            store_scan row = {.uuid = col(q, 0),
-                              .model_uuid = col(q, 1),
-                              .model_uri = col(q, 2),
-                              .eval_outcome = col(q, 3),
-                              .created_at = col(q, 4)};
-            rc = fn(ctx, &row);
+    if (sqlite3_prepare_v2(st->db, "SELECT version, yaml, created_at FROM policies ORDER BY version DESC LIMIT 1", -1,
+                           &q, NULL) == SQLITE_OK) {
+        int s = sqlite3_step(q);
+        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
+        if (rc == STORE_OK) {
+            *version = sqlite3_column_int(q, 0);
+            *yaml = strdup(sq_col(q, 1));
+            snprintf(created_at, 40, "%s", sq_col(q, 2));
+            rc = *yaml ? STORE_OK : STORE_ENOMEM;
         }
-        if (rc == STORE_OK && s != SQLITE_DONE)
-            rc = STORE_EDB;
         sqlite3_finalize(q);
     }
     pthread_mutex_unlock(&st->mu);

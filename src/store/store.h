@@ -1,15 +1,18 @@
 /*
  * store.h - where the service keeps what must survive a restart: API tokens
- * (hashed), scans (the full report document of report.md) and the models they
- * belong to.
+ * (hashed), scans from the moment they are accepted (PENDING) to their full
+ * report document (report.md), the models and versions they belong to, and
+ * every policy set an admin stored.
  *
  * The interface is deliberately small and speaks only C strings and plain
  * records, so a second backend (PostgreSQL, for scale-out) can implement the
  * same functions in its own file without touching the server. Each backend
  * owns its schema and numbered migrations and applies them on open.
  *
- * A store handle is shared by every HTTP worker thread; every function is
- * safe to call concurrently. Functions return 0 or a negative code.
+ * A store handle is shared by every HTTP and scan worker thread; every
+ * function is safe to call concurrently. Functions return 0 or a negative
+ * code. Row callbacks run while the store is held: they must not call back
+ * into the store.
  */
 #ifndef MG_STORE_H
 #define MG_STORE_H
@@ -22,7 +25,7 @@ enum {
     STORE_OK = 0,
     STORE_ENOMEM = MG_ENOMEM,
     STORE_EIO = MG_EIO,    /* the data directory could not be created or opened */
-    STORE_ENOTFOUND = -20, /* no such token or scan */
+    STORE_ENOTFOUND = -20, /* no such token, scan, model or policy */
     STORE_EDB = -21,       /* the database refused (corrupt, locked too long, full disk) */
     STORE_ESCHEMA = -22,   /* the database was written by a newer modelgate */
 };
@@ -35,6 +38,8 @@ int store_open(mg_store **out, const char *dir, char *err, size_t errlen);
 void store_close(mg_store *st);
 /* The highest migration applied (for diagnostics and tests). */
 int store_schema_version(mg_store *st, int *out);
+
+/* ---- tokens ---- */
 
 /* Token roles, from most to least powerful. */
 typedef enum store_role { ROLE_NONE = 0, ROLE_READER = 1, ROLE_SCANNER = 2, ROLE_ADMIN = 3 } store_role;
@@ -51,26 +56,98 @@ int store_token_create(mg_store *st, store_role role, char out[STORE_TOKEN_LEN +
 /* The role of a presented token; STORE_ENOTFOUND when it is unknown. */
 int store_token_lookup(mg_store *st, const char *token, store_role *role);
 
-/* One scan as stored. Every field is borrowed for the duration of the call. */
+/* ---- scans ---- */
+
+/* Where a scan is in its life: accepted and queued, taken by a worker, or
+ * finished with a stored report. */
+typedef enum store_state { SCAN_PENDING = 0, SCAN_RUNNING = 1, SCAN_DONE = 2 } store_state;
+
+/* One scan as stored. Every field is borrowed for the duration of the call.
+ * Until the scan is DONE, eval_outcome is "PENDING", the identity fields are
+ * "" and report is NULL. */
 typedef struct store_scan {
     const char *uuid;
     const char *model_uri;
-    const char *model_uuid; /* may be "" when the report has none */
+    const char *model_uuid; /* "" until done */
+    const char *model_version_uuid;
+    const char *revision;
     const char *namespace_; /* identity of the model, for the models table */
     const char *model_name;
     const char *eval_outcome;
+    const char *license;    /* as the caller gave it, or NULL */
+    const char *labels;     /* the caller's labels as a JSON object text, or NULL */
     const char *created_at; /* RFC 3339 UTC with microseconds: sorts as text */
     const char *report;     /* the report document, exactly as mg_report_json wrote it */
+    store_state state;
+    int attempts; /* times a worker started it */
 } store_scan;
 
-/* Stores a scan and creates or touches its model, in one transaction. */
-int store_scan_put(mg_store *st, const store_scan *scan);
-/* The stored report of scan `uuid` (malloc'd, caller frees). */
-int store_scan_get(mg_store *st, const char *uuid, char **report);
-/* Calls `fn` for the newest `limit` scans, newest first (`report` is NULL in
- * the rows: listing never loads reports). A non-zero return from fn stops the
- * walk and is returned. */
 typedef int (*store_scan_fn)(void *ctx, const store_scan *row);
-int store_scan_list(mg_store *st, int limit, store_scan_fn fn, void *ctx);
+
+/* Records an accepted scan as PENDING (uuid, model_uri, license, labels,
+ * created_at are used). */
+int store_scan_add(mg_store *st, const store_scan *scan);
+/* Marks a scan RUNNING and counts the attempt; `attempts` gets the count. */
+int store_scan_start(mg_store *st, const char *uuid, int *attempts);
+/* Stores a finished scan (completing its PENDING/RUNNING row, or creating
+ * it) and creates or touches its model, in one transaction. */
+int store_scan_put(mg_store *st, const store_scan *scan);
+/* Calls `fn` once with scan `uuid`, report included; STORE_ENOTFOUND when
+ * there is none. */
+int store_scan_get(mg_store *st, const char *uuid, store_scan_fn fn, void *ctx);
+/* Every scan that is not DONE, oldest first (reports are NULL). */
+int store_scan_unfinished(mg_store *st, store_scan_fn fn, void *ctx);
+/* Marks every RUNNING scan PENDING again (their worker died with the last
+ * process); the attempt counts stay. */
+int store_scan_requeue(mg_store *st);
+
+/* A page of a listing: newest first by (created_at, uuid). Every field is
+ * optional (NULL: no condition). `after_*` is the keyset position of the
+ * last row of the previous page; rows strictly older are returned. */
+typedef struct store_filter {
+    const char *model_uuid;       /* scans of this model */
+    const char *ns, *name;        /* scans of models with this namespace/name */
+    const char *outcome;          /* ALLOWED, BLOCKED, ERROR or PENDING */
+    const char *since;            /* created_at >= since (normalised RFC 3339) */
+    const char *after_created_at; /* keyset cursor */
+    const char *after_uuid;
+    int limit; /* rows at most */
+} store_filter;
+
+/* Scans matching `f`, newest first (reports are NULL in the rows). A
+ * non-zero return from fn stops the walk and is returned. */
+int store_scan_list(mg_store *st, const store_filter *f, store_scan_fn fn, void *ctx);
+
+/* ---- models and their versions ---- */
+
+typedef struct store_model {
+    const char *uuid, *model_uri, *namespace_, *model_name, *created_at, *updated_at;
+} store_model;
+
+/* One version of a model (a revision or content digest) with its newest scan. */
+typedef struct store_version {
+    const char *model_version_uuid, *revision;
+    const char *scan_uuid, *eval_outcome, *created_at;
+} store_version;
+
+typedef int (*store_model_fn)(void *ctx, const store_model *row);
+typedef int (*store_version_fn)(void *ctx, const store_version *row);
+
+/* Models newest first by (created_at, uuid); only the keyset and limit
+ * fields of `f` are used. */
+int store_model_list(mg_store *st, const store_filter *f, store_model_fn fn, void *ctx);
+/* Model `uuid` (mfn once), then its versions newest first (vfn each, at
+ * most `max_versions`); STORE_ENOTFOUND when there is no such model. */
+int store_model_get(mg_store *st, const char *uuid, int max_versions, store_model_fn mfn, store_version_fn vfn,
+                    void *ctx);
+
+/* ---- policies ---- */
+
+/* Stores a policy file as the next version; `version` gets its number and
+ * `created_at` its time. */
+int store_policy_add(mg_store *st, const char *yaml, const char *digest, int *version, char created_at[40]);
+/* The newest stored policy (yaml malloc'd, caller frees; created_at gets
+ * up to 39 characters); STORE_ENOTFOUND when none was ever stored. */
+int store_policy_latest(mg_store *st, char **yaml, int *version, char created_at[40]);
 
 #endif

@@ -1,0 +1,130 @@
+/*
+ * api.h - what the service's files share inside src/server: response
+ * helpers, the handlers of each resource (scans.c, models.c, policies.c,
+ * metrics.c), model URI checks (uri.c), accepted scans (job.c) and their
+ * queue (pool.c), the policy set in force and the counters.
+ */
+#ifndef MG_SERVER_API_H
+#define MG_SERVER_API_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+#include "server.h"
+
+/* ---- responses (api.c) ---- */
+
+/* Answers `status` with doc (consumed; NULL: no body). */
+void respond(srv_response *resp, unsigned status, json_t *doc);
+/* Answers `status` with {"error": message}. */
+void fail(srv_response *resp, unsigned status, const char *message);
+/* The request body as JSON (duplicate keys refused); NULL after answering
+ * 400 "invalid JSON at line L, column C: ...". */
+json_t *parse_json_body(const srv_request *req, srv_response *resp);
+/* A canonical lowercase or uppercase 8-4-4-4-12 uuid. */
+int is_uuid(const char *s);
+
+/* A handler: `param` is the path's {uuid} segment, or NULL. */
+typedef void (*api_handler)(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+
+void scans_create(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void scans_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void scans_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void models_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void models_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void policies_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void policies_put(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void threats_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void tokens_create(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+
+/* ---- listings (page.c): ?limit and the opaque ?cursor ---- */
+
+typedef struct page_req {
+    int limit;
+    char created_at[40]; /* from the cursor, "" when none */
+    char uuid[37];
+} page_req;
+
+/* Reads ?limit and ?cursor; answers 400 and returns -1 when either is bad. */
+int page_parse(const srv_request *req, page_req *pg, srv_response *resp);
+/* The cursor that continues after (created_at, uuid), as a JSON string. */
+json_t *page_cursor(const char *created_at, const char *uuid);
+
+/* ---- model URIs (uri.c) ---- */
+
+/* Checks a model URI before a scan is accepted. A local path or file:// URI
+ * is resolved (realpath) and must be under a root: *path gets the resolved
+ * path (malloc'd). A remote URI (s3://, hf://, https://<hub host>/) is
+ * checked for shape only: *path stays NULL. Returns 0, or the HTTP status
+ * to answer (400 malformed/unsupported, 403 outside the roots, 500) with
+ * `why` set. */
+unsigned uri_check(const srv_ctx *ctx, const char *uri, char **path, const char **why);
+/* 1 when the URI names a remote model (s3://, hf://, http(s)://). */
+int uri_is_remote(const char *uri);
+
+/* ---- accepted scans (job.c) ---- */
+
+struct srv_job {
+    atomic_int refs;
+    char uuid[37];
+    char created_at[40];
+    char *model_uri, *license, *labels; /* labels: JSON object text or NULL */
+    char *path;                         /* resolved local path, NULL: remote or to resolve again */
+    /* the outcome, written by the worker before the pool marks it done */
+    char *report; /* the stored report document, NULL when it could not be stored */
+    int src_rc;   /* SRC_* of a remote source (SRC_OK otherwise) */
+    char err[256];
+    /* pool.c state, under the pool's lock */
+    int done;
+    void (*notify)(void *arg);
+    void *notify_arg;
+    double deadline;
+    srv_job *next;          /* queue */
+    srv_job *wprev, *wnext; /* requests waiting for a scan */
+};
+
+/* A new job with one reference; NULL when out of memory. */
+srv_job *job_new(const char *uuid, const char *created_at, const char *model_uri, const char *license,
+                 const char *labels, const char *path);
+srv_job *job_ref(srv_job *job);
+void job_unref(srv_job *job);
+/* Runs a job's scan (local or remote), judges it with the policy in force
+ * and stores the report; fills report/src_rc/err. */
+void job_run(const srv_ctx *ctx, srv_job *job);
+/* Stores an ERROR report saying `message` for a job that cannot run. */
+int job_fail(const srv_ctx *ctx, srv_job *job, const char *message);
+
+/* ---- the queue (pool.c) ---- */
+
+/* Reserves a place in the queue: 0, or -1 when full (429), -2 when the
+ * pool is stopping (503). A reservation is used by pool_push or returned
+ * by pool_unreserve. */
+int pool_reserve(srv_pool *p);
+void pool_unreserve(srv_pool *p);
+/* Queues a job on a reserved place; the pool takes a reference. */
+void pool_push(srv_pool *p, srv_job *job);
+/* Calls fn(arg) exactly once, from some thread (perhaps this one, at once):
+ * when the job is done or after wait_s seconds, whichever comes first. */
+void pool_wait(srv_pool *p, srv_job *job, unsigned wait_s, void (*fn)(void *), void *arg);
+/* 1 when the job is done (its result fields are then final). */
+int pool_job_done(srv_pool *p, srv_job *job);
+/* Queue depth and capacity, for metrics; a Retry-After estimate. */
+void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running);
+unsigned pool_retry_after(srv_pool *p);
+
+/* ---- the policy set in force (policies.c) ---- */
+
+typedef struct policy_ref policy_ref;
+/* A counted reference to the current set: it stays valid (and unchanged)
+ * until released, even if an admin replaces the set meanwhile. */
+const policy_ref *policies_acquire(srv_policies *ps);
+void policies_release(srv_policies *ps, const policy_ref *ref);
+const mg_policy *policy_of(const policy_ref *ref);
+
+/* ---- counters (metrics.c) ---- */
+
+void metrics_scan(srv_metrics *m, const char *outcome, double seconds, uint64_t bytes_read);
+void metrics_http(srv_metrics *m, unsigned status);
+
+#endif

@@ -1,0 +1,398 @@
+/*
+ * pool.c - the scan workers and their bounded queue.
+ *
+ * POST /api/v1/scans stores the scan as PENDING and queues it here; a fixed
+ * number of worker threads take scans in order and run them (job.c). The
+ * queue is bounded: a request that finds it full is answered 429 with a
+ * Retry-After estimate, before anything is stored (pool_reserve holds a
+ * place while the row is written, so a stored PENDING scan always has its
+ * place in the queue).
+ *
+ * A request that asked to wait (?wait=true) does not hold an HTTP thread:
+ * the HTTP layer parks its connection and registers a callback with
+ * pool_wait, called exactly once, when the scan is done or when its
+ * deadline passes (a timer thread watches the deadlines), whichever comes
+ * first. Callbacks always run without the pool's lock held: they call into
+ * libmicrohttpd, whose threads call into the pool.
+ *
+ * Shutdown leaves queued scans PENDING in the store; pool_recover re-queues
+ * them (and re-runs the ones a crash interrupted) on the next start.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+
+struct srv_pool {
+    const srv_ctx *ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t work;  /* workers: a job was queued, or stop */
+    pthread_cond_t timer; /* the timer: a waiter was added, or stop */
+    srv_job *head, *tail; /* the queue */
+    size_t depth, reserved, capacity, running;
+    int stopping, timer_exit;
+    srv_job *waiting; /* jobs a request waits for (doubly linked) */
+    double avg_s;     /* moving average of scan durations, for Retry-After */
+    pthread_t *workers;
+    unsigned nworkers;
+    pthread_t timer_thread;
+    int timer_started;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timespec mono_at(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
+
+/* ---- waiters (under mu) ---- */
+
+typedef void (*notify_fn)(void *arg);
+
+static void waiter_link(srv_pool *p, srv_job *j)
+{
+    j->wprev = NULL;
+    j->wnext = p->waiting;
+    if (p->waiting)
+        p->waiting->wprev = j;
+    p->waiting = j;
+}
+
+/* Unlinks j and hands back its callback (NULL when none is set). */
+static notify_fn waiter_take(srv_pool *p, srv_job *j, void **arg)
+{
+    notify_fn fn = j->notify;
+    *arg = j->notify_arg;
+    if (!fn)
+        return NULL;
+    if (j->wprev)
+        j->wprev->wnext = j->wnext;
+    else
+        p->waiting = j->wnext;
+    if (j->wnext)
+        j->wnext->wprev = j->wprev;
+    j->wprev = j->wnext = NULL;
+    j->notify = NULL;
+    return fn;
+}
+
+/* Fires one waiter whose deadline passed (or any, when `all`); 0 when none
+ * is left. Called with mu held; releases it around the callback. */
+static int fire_one(srv_pool *p, int all)
+{
+    double now = mono_now();
+    for (srv_job *j = p->waiting; j; j = j->wnext) {
+        if (!all && j->deadline > now)
+            continue;
+        void *arg;
+        notify_fn fn = waiter_take(p, j, &arg);
+        pthread_mutex_unlock(&p->mu);
+        fn(arg);
+        pthread_mutex_lock(&p->mu);
+        return 1;
+    }
+    return 0;
+}
+
+static double earliest_deadline(const srv_pool *p)
+{
+    double t = 0;
+    for (const srv_job *j = p->waiting; j; j = j->wnext)
+        if (t == 0 || j->deadline < t)
+            t = j->deadline;
+    return t;
+}
+
+static void *timer_main(void *arg)
+{
+    srv_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->timer_exit) {
+        while (fire_one(p, 0))
+            ;
+        if (p->timer_exit)
+            break;
+        if (!p->waiting) {
+            pthread_cond_wait(&p->timer, &p->mu);
+        } else {
+            struct timespec at = mono_at(earliest_deadline(p));
+            pthread_cond_timedwait(&p->timer, &p->mu, &at);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+void pool_wait(srv_pool *p, srv_job *job, unsigned wait_s, void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&p->mu);
+    int now = job->done || p->stopping;
+    if (!now) {
+        job->notify = fn;
+        job->notify_arg = arg;
+        job->deadline = mono_now() + wait_s;
+        waiter_link(p, job);
+        pthread_cond_signal(&p->timer);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (now)
+        fn(arg);
+}
+
+int pool_job_done(srv_pool *p, srv_job *job)
+{
+    pthread_mutex_lock(&p->mu);
+    int done = job->done;
+    pthread_mutex_unlock(&p->mu);
+    return done;
+}
+
+/* ---- the queue ---- */
+
+int pool_reserve(srv_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = p->stopping ? -2 : p->depth + p->reserved >= p->capacity ? -1 : 0;
+    if (rc == 0)
+        p->reserved++;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void pool_unreserve(srv_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->reserved)
+        p->reserved--;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Appends with mu held; the queue takes a reference. */
+static void enqueue(srv_pool *p, srv_job *job)
+{
+    job->next = NULL;
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    p->depth++;
+    job_ref(job);
+    pthread_cond_signal(&p->work);
+}
+
+void pool_push(srv_pool *p, srv_job *job)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->reserved)
+        p->reserved--;
+    enqueue(p, job);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static srv_job *dequeue(srv_pool *p)
+{
+    srv_job *j = p->head;
+    p->head = j->next;
+    if (!p->head)
+        p->tail = NULL;
+    p->depth--;
+    j->next = NULL;
+    return j;
+}
+
+/* Marks a job done and wakes the request waiting for it, if any. */
+static void job_done(srv_pool *p, srv_job *job, double secs)
+{
+    pthread_mutex_lock(&p->mu);
+    p->running--;
+    p->avg_s = p->avg_s * 0.8 + secs * 0.2;
+    job->done = 1;
+    void *arg;
+    notify_fn fn = waiter_take(p, job, &arg);
+    pthread_mutex_unlock(&p->mu);
+    if (fn)
+        fn(arg);
+}
+
+static void *worker_main(void *arg)
+{
+    srv_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->stopping) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        srv_job *job = dequeue(p);
+        p->running++;
+        pthread_mutex_unlock(&p->mu);
+        double t0 = mono_now();
+        job_run(p->ctx, job);
+        job_done(p, job, mono_now() - t0);
+        job_unref(job);
+    }
+}
+
+void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running)
+{
+    pthread_mutex_lock(&p->mu);
+    *depth = p->depth;
+    *capacity = p->capacity;
+    *running = p->running;
+    pthread_mutex_unlock(&p->mu);
+}
+
+unsigned pool_retry_after(srv_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    /* the time the scans ahead need on average, over the workers */
+    double s = p->avg_s * ((double)p->depth / (double)p->nworkers + 1.0);
+    pthread_mutex_unlock(&p->mu);
+    return s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)(s + 0.999);
+}
+
+/* ---- life ---- */
+
+static int init_sync(srv_pool *p)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_mutex_init(&p->mu, NULL) | pthread_cond_init(&p->work, NULL) | pthread_cond_init(&p->timer, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc ? -1 : 0;
+}
+
+int pool_new(srv_pool **out, const srv_ctx *ctx, unsigned workers, unsigned capacity)
+{
+    *out = NULL;
+    srv_pool *p = calloc(1, sizeof *p);
+    if (!p || init_sync(p) != 0 || !(p->workers = calloc(workers, sizeof *p->workers))) {
+        free(p);
+        return MG_ENOMEM;
+    }
+    p->ctx = ctx;
+    p->capacity = capacity;
+    p->avg_s = 1.0;
+    for (; p->nworkers < workers; p->nworkers++)
+        if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0)
+            break;
+    p->timer_started = pthread_create(&p->timer_thread, NULL, timer_main, p) == 0;
+    if (p->nworkers < workers || !p->timer_started) {
+        pool_stop(p);
+        pool_free(p);
+        return MG_ENOMEM;
+    }
+    *out = p;
+    return MG_OK;
+}
+
+/* A recovered scan: a job to queue, or to store as ERROR. */
+typedef struct recovered {
+    srv_job **jobs;
+    int *attempts;
+    size_t n, cap;
+    int oom;
+} recovered;
+
+static int collect(void *ctx, const store_scan *row)
+{
+    recovered *r = ctx;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        srv_job **j = realloc(r->jobs, cap * sizeof *j);
+        int *a = j ? realloc(r->attempts, cap * sizeof *a) : NULL;
+        if (j)
+            r->jobs = j;
+        if (!j || !a)
+            return r->oom = MG_ENOMEM;
+        r->attempts = a;
+        r->cap = cap;
+    }
+    srv_job *job = job_new(row->uuid, row->created_at, row->model_uri, row->license, row->labels, NULL);
+    if (!job)
+        return r->oom = MG_ENOMEM;
+    r->attempts[r->n] = row->attempts;
+    r->jobs[r->n++] = job;
+    return 0;
+}
+
+int pool_recover(srv_pool *p, size_t *requeued, size_t *failed)
+{
+    recovered r = {0};
+    *requeued = *failed = 0;
+    int rc = store_scan_unfinished(p->ctx->store, collect, &r);
+    if (rc == STORE_OK)
+        rc = store_scan_requeue(p->ctx->store); /* RUNNING means: a worker of this process runs it */
+    for (size_t i = 0; i < r.n; i++) {
+        if (rc == STORE_OK && r.attempts[i] >= SRV_MAX_ATTEMPTS) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "the scan was interrupted %d times (the service stopped or crashed while it ran); "
+                     "not run again",
+                     r.attempts[i]);
+            *failed += job_fail(p->ctx, r.jobs[i], msg) == 0;
+        } else if (rc == STORE_OK) {
+            pthread_mutex_lock(&p->mu);
+            enqueue(p, r.jobs[i]); /* beyond capacity if need be: these were accepted */
+            pthread_mutex_unlock(&p->mu);
+            (*requeued)++;
+        }
+        job_unref(r.jobs[i]);
+    }
+    free(r.jobs);
+    free(r.attempts);
+    return rc;
+}
+
+void pool_stop(srv_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int already = p->stopping;
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    if (already)
+        return;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        pthread_join(p->workers[i], NULL);
+    pthread_mutex_lock(&p->mu);
+    p->timer_exit = 1;
+    pthread_cond_signal(&p->timer);
+    pthread_mutex_unlock(&p->mu);
+    if (p->timer_started)
+        pthread_join(p->timer_thread, NULL);
+    pthread_mutex_lock(&p->mu);
+    while (fire_one(p, 1))
+        ;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pool_free(srv_pool *p)
+{
+    if (!p)
+        return;
+    while (p->head)
+        job_unref(dequeue(p)); /* still PENDING in the store */
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->timer);
+    free(p->workers);
+    free(p);
+}
