@@ -22,11 +22,13 @@ LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/r
 # the command: subcommands, and the service's store and HTTP server (outside the library: they
 # touch the network and the database, which libmodelgate never does)
 CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c src/sources/*.c)
+# the OpenAPI document the service serves at /api/v1/openapi.json, compiled into the command
+CLI_GEN := build/gen/openapi_json.c
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
 RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)
 GEN_SRC := $(patsubst src/lib/rules/%,build/gen/data_%.c,$(RULES_DATA)) build/gen/data_index.c
-LIBS := -ljansson -lcrypto -lz -larchive -lyaml -lmicrohttpd -lsqlite3 -lcurl -lpthread
+LIBS := -ljansson -lcrypto -lz -larchive -lyaml -lmicrohttpd -lsqlite3 -lcurl -lexpat -lpthread
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
 INC := -Iinclude -Isrc/lib
@@ -46,9 +48,13 @@ build/gen/data_index.c: $(RULES_DATA) mk/embed.sh Makefile
 	@mkdir -p $(@D)
 	mk/embed.sh --index $(foreach f,$(RULES_DATA),mg_data_$(subst .,_,$(notdir $(f)))) > $@
 
+build/gen/openapi_json.c: docs/openapi.json mk/embed.sh
+	@mkdir -p $(@D)
+	mk/embed.sh mg_openapi_json $< > $@
+
 # ---- release ----
 REL_OBJ := $(patsubst %.c,build/release/obj/%.o,$(LIB_SRC) $(GEN_SRC))
-REL_CLI_OBJ := $(patsubst %.c,build/release/obj/%.o,$(CLI_SRC))
+REL_CLI_OBJ := $(patsubst %.c,build/release/obj/%.o,$(CLI_SRC) $(CLI_GEN))
 
 build/release/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
@@ -64,7 +70,7 @@ all: deps build/release/modelgate
 
 # ---- test build (ASan + UBSan) ----
 TEST_OBJ := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC) $(GEN_SRC))
-TEST_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,$(CLI_SRC))
+TEST_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,$(CLI_SRC) $(CLI_GEN))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
@@ -78,18 +84,35 @@ build/test/libmodelgate.a: $(TEST_OBJ)
 build/test/modelgate: $(TEST_CLI_OBJ) build/test/libmodelgate.a
 	$(TEST_CC) $(SAN) -o $@ $^ $(LIBS)
 
-build/test/unit: $(UNIT_SRC) build/test/libmodelgate.a
-	$(TEST_CC) $(TEST_CFLAGS) -Itests/unit -o $@ $(UNIT_SRC) build/test/libmodelgate.a $(LIBS)
+# the unit tests also cover the command's network-free helpers: SigV4, AWS settings, S3 XML
+UNIT_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,src/sources/sigv4.c src/sources/aws_env.c src/sources/s3_xml.c)
+build/test/unit: $(UNIT_SRC) build/test/libmodelgate.a $(UNIT_CLI_OBJ)
+	$(TEST_CC) $(TEST_CFLAGS) -Itests/unit -Isrc -o $@ $(UNIT_SRC) $(UNIT_CLI_OBJ) build/test/libmodelgate.a $(LIBS)
 
 # each fuzz target also builds as a plain program that replays its corpus
 build/test/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/libmodelgate.a
-	$(TEST_CC) $(TEST_CFLAGS) -o $@ fuzz/fuzz_$*.c fuzz/replay_main.c build/test/libmodelgate.a $(LIBS)
+	$(TEST_CC) $(TEST_CFLAGS) -o $@ fuzz/fuzz_$*.c fuzz/replay_main.c $(filter %.o,$^) build/test/libmodelgate.a $(LIBS)
+# targets over the command's parsers link their object too
+build/test/replay_s3_list: build/test/obj/src/sources/s3_xml.o
+build/fuzz/fuzz_s3_list: build/fuzz/obj/src/sources/s3_xml.o
+build/test/replay_hub_tree: $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ))
+build/fuzz/fuzz_hub_tree: $(patsubst %.c,build/fuzz/obj/%.o,$(filter src/sources/%,$(CLI_SRC)))
+
+# the S3 source against a local S3 server (tests/e2e/s3_test.py)
+build/test/s3_probe: tests/e2e/s3_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/libmodelgate.a
+	$(TEST_CC) $(TEST_CFLAGS) -Isrc -o $@ $^ $(LIBS)
+
+# the hub source against a stand-in hub (tests/e2e/hub_test.py)
+build/test/hub_probe: tests/e2e/hub_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/libmodelgate.a
+	$(TEST_CC) $(TEST_CFLAGS) -Isrc -o $@ $^ $(LIBS)
 
 # the staging of remote models against full reads, over a stand-in source
 build/test/stage_check: tests/sources/stage_check.c src/sources/stage.c src/sources/stage.h build/test/libmodelgate.a
 	$(TEST_CC) $(TEST_CFLAGS) -o $@ tests/sources/stage_check.c src/sources/stage.c build/test/libmodelgate.a $(LIBS)
 
-TEST_BINS := build/test/modelgate build/test/unit build/test/stage_check $(patsubst %,build/test/replay_%,$(FUZZ_TARGETS))
+TEST_BINS := build/test/modelgate build/test/unit build/test/stage_check build/test/s3_probe $(patsubst %,build/test/replay_%,$(FUZZ_TARGETS))
+
+TEST_BINS += build/test/hub_probe
 
 test: deps $(TEST_BINS) build/release/modelgate
 	@tests/run.sh
@@ -102,7 +125,8 @@ build/fuzz/obj/%.o: %.c | deps
 build/fuzz/libmodelgate.a: $(FUZZ_OBJ)
 	ar rcs $@ $^
 build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/libmodelgate.a
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g $(INC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -O1 -g $(INC) -fsanitize=fuzzer,address,undefined -o $@ fuzz/fuzz_$*.c \
+		$(filter %.o,$^) build/fuzz/libmodelgate.a $(LIBS)
 
 T ?= pickle
 SECS ?= 60
@@ -132,6 +156,7 @@ check: deps
 bench: all
 	bench/run.sh
 	bench/formats.sh
+	bench/service.sh
 
 fixtures: deps deps-fixtures
 	@for g in tests/corpus/make_*_fixtures.py; do \

@@ -66,7 +66,11 @@ suite policy "$PY" tests/e2e/policy_test.py build/test/modelgate
 suite folders "$PY" tests/e2e/folders_test.py build/test/modelgate
 suite noise "$PY" tests/e2e/noise_test.py build/test/modelgate
 suite service "$PY" tests/e2e/service_test.py build/test/modelgate
+suite service_ops "$PY" tests/e2e/service_ops_test.py build/test/modelgate
+suite client "$PY" tests/e2e/client_test.py build/test/modelgate
 suite stage "$PY" tests/e2e/stage_test.py build/test/modelgate
+suite s3 "$PY" tests/e2e/s3_test.py build/test/modelgate
+suite hub "$PY" tests/e2e/hub_test.py build/test/modelgate
 suite replay replay
 
 echo

@@ -14,14 +14,24 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scan_source.h"
+#include "scan_server.h"
 
 void help_scan(FILE *out)
 {
     fprintf(out, "usage: modelgate scan [options] PATH...\n"
+                 "       modelgate scan [options] URI\n"
+                 "       modelgate scan --server URL [--token T] [options] PATH|URI...\n"
                  "\n"
                  "Scans model files and folders (recursively). Formats are detected by content,\n"
                  "never by file name. Nothing in the files is executed or deserialized. The result\n"
                  "is judged against the policy (docs/policies.md).\n"
+                 "\n"
+                 "A URI names a remote model, read by byte ranges (only what a verdict needs):\n"
+                 "  s3://BUCKET/PREFIX/     AWS_* variables, ~/.aws/credentials (docs/sources.md)\n"
+                 "  hf://NS/NAME[@REV]      the hub at MODELGATE_HUB_ENDPOINT or HF_ENDPOINT\n"
+                 "  https://HUB/NS/NAME     (default https://huggingface.co), token from\n"
+                 "                          MODELGATE_HUB_TOKEN or HF_TOKEN\n"
                  "\n"
                  "options:\n"
                  "  -f, --format FMT     text (default on a terminal), json (default otherwise), sarif\n"
@@ -39,6 +49,10 @@ void help_scan(FILE *out)
                  "      --max-depth N    container nesting limit (default 8)\n"
                  "      --rules FILE     judge pickle imports with FILE instead of the built-in rules\n"
                  "                       (same syntax as src/lib/rules/pickle.rules)\n"
+                 "      --server URL     have the modelgate service at URL scan each PATH|URI, judged by\n"
+                 "                       its own policy and limits (one scan each; paths are sent as\n"
+                 "                       given and resolved by the service under its --root folders)\n"
+                 "      --token T        the service's bearer token (default: $MODELGATE_TOKEN)\n"
                  "\n"
                  "exit status: 0 allowed, 1 blocked, 2 error (usage, I/O, could not scan)\n");
 }
@@ -125,6 +139,7 @@ static int parse_u64(const char *s, unsigned long long *out)
 typedef struct scan_args {
     mg_options mo;
     const char *format, *output, *rules_path, *policy_path, *license, *baseline_path;
+    const char *server, *token;
     int show_globals, quiet;
 } scan_args;
 
@@ -146,6 +161,8 @@ static int parse_args(int argc, char **argv, scan_args *a)
         {"policy", required_argument, 0, 'p'},
         {"license", required_argument, 0, 'L'},
         {"baseline", required_argument, 0, 'B'},
+        {"server", required_argument, 0, 'S'},
+        {"token", required_argument, 0, 'K'},
         {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
@@ -183,6 +200,12 @@ static int parse_args(int argc, char **argv, scan_args *a)
             break;
         case 'B':
             a->baseline_path = optarg;
+            break;
+        case 'S':
+            a->server = optarg;
+            break;
+        case 'K':
+            a->token = optarg;
             break;
         case 'j':
             if (parse_u64(optarg, &v) || v < 1 || v > 64)
@@ -277,11 +300,19 @@ static int run(const scan_args *a, out_format fmt, char **paths, int npaths, con
     mg_report *rep = NULL;
     mg_evaluation *ev = NULL;
     int code = EXIT_ERROR;
-    rc = mg_report_new(&rep, eng);
-    for (int i = 0; rc == MG_OK && i < npaths; i++)
-        rc = mg_scan_path_into(rep, eng, paths[i]);
+    scan_source_result src = {0};
+    if (npaths == 1 && scan_source_is_remote(paths[0])) {
+        rc = scan_source(&rep, eng, paths[0], &src);
+    } else {
+        rc = mg_report_new(&rep, eng);
+        for (int i = 0; rc == MG_OK && i < npaths; i++)
+            rc = scan_source_is_remote(paths[i]) ? MG_EINVAL : mg_scan_path_into(rep, eng, paths[i]);
+        if (rc == MG_EINVAL)
+            fprintf(stderr, "modelgate scan: a remote model (s3://, hf://, https://) must be the only argument\n");
+    }
     if (rc != MG_OK) {
-        fprintf(stderr, "modelgate: scan failed (error %d)\n", rc);
+        if (rc != MG_EINVAL) /* a bad URI was already explained */
+            fprintf(stderr, "modelgate: scan failed (error %d)\n", rc);
         goto out;
     }
     rfc3339_now(view.updated_at, sizeof view.updated_at);
@@ -294,6 +325,8 @@ static int run(const scan_args *a, out_format fmt, char **paths, int npaths, con
         .nbaseline = base->n,
         .baseline_paths = (const char *const *)base->paths,
         .baseline_sha256 = (const char *const *)base->sha256,
+        .revision = src.revision,
+        .hub_endpoint = src.hub_endpoint,
     };
     if (mg_evaluate(&ev, rep, policy, &info) != MG_OK) {
         fprintf(stderr, "modelgate: out of memory\n");
@@ -318,7 +351,28 @@ out:
     mg_evaluation_free(ev);
     mg_report_free(rep);
     mg_engine_free(eng);
+    scan_source_result_free(&src);
     return code;
+}
+
+/* --server: the service scans and judges with its own policy and rules, so
+ * the options that would change the verdict here are refused, not ignored. */
+static int scan_remote(const scan_args *a, out_format fmt, char **uris, int n)
+{
+    if (a->policy_path || a->rules_path || a->baseline_path || a->show_globals) {
+        fprintf(stderr, "modelgate scan: --policy, --rules, --baseline and --show-globals do not apply to --server "
+                        "(the service judges with its own policy)\n");
+        return EXIT_ERROR;
+    }
+    server_scan ss = {
+        .url = a->server,
+        .token = a->token ? a->token : getenv("MODELGATE_TOKEN"),
+        .license = a->license,
+        .output = a->output,
+        .fmt = fmt,
+        .quiet = a->quiet,
+    };
+    return scan_server(&ss, uris, n);
 }
 
 int cmd_scan(int argc, char **argv)
@@ -330,6 +384,12 @@ int cmd_scan(int argc, char **argv)
     out_format fmt;
     if (pick_format(&a, &fmt) != 0)
         return EXIT_ERROR;
+    if (a.server)
+        return scan_remote(&a, fmt, argv + optind, argc - optind);
+    if (a.token) {
+        fprintf(stderr, "modelgate scan: --token needs --server\n");
+        return EXIT_ERROR;
+    }
     a.mo.record_globals = a.show_globals;
     if (isatty(STDERR_FILENO))
         a.mo.progress = progress;

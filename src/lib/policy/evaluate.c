@@ -396,9 +396,13 @@ int mg_evaluate(mg_evaluation **out, const mg_report *r, const mg_policy *p, con
     judge_threats(ev, r, p);
     judge_facts(ev, r, p, info);
     emit(ev, p);
-    if (ev->violations.n)
+    /* nothing could be read (an unreachable source, an empty folder): the
+     * model was not judged, whatever policies its absence violates */
+    if (mg_report_error_count(r) == mg_report_file_count(r))
+        ev->outcome = "ERROR";
+    else if (ev->violations.n)
         ev->outcome = "BLOCKED";
-    else if (mg_report_error_count(r) || mg_report_file_count(r) == 0)
+    else if (mg_report_error_count(r))
         ev->outcome = "ERROR";
     else
         ev->outcome = "ALLOWED";
