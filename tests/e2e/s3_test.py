@@ -26,6 +26,9 @@ import datetime
 import hashlib
 import http.server
 import json
+import re
+import urllib.error
+import urllib.request
 import os
 import shutil
 import signal
@@ -593,6 +596,64 @@ def cli_suite(probe, port, s3):
            "cli: a prefix with no objects is an error (exit 2), never ALLOWED", f"exit {r.returncode} {r.stdout[:300]}")
 
 
+def service_suite(probe, port, s3, proc):
+    """The issue's scenario through `modelgate serve`, then the S3 server gone: ERROR, never ALLOWED."""
+    env = probe.env(f"http://127.0.0.1:{port}")
+    home = tempfile.mkdtemp(prefix="mg-s3svc-")
+    sport = free_port()
+    log = open(os.path.join(home, "serve.log"), "w+")
+    svc = subprocess.Popen([MODELGATE, "serve", "--listen", f"127.0.0.1:{sport}", "--data", os.path.join(home, "var"),
+                            "--root", home], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not wait_port(sport, svc):
+            log.seek(0)
+            result(False, "service: starts", log.read()[-1500:])
+            return
+        log.seek(0)
+        token = re.search(r"mg_[0-9a-f]{64}", log.read())
+        headers = {"Authorization": f"Bearer {token.group(0) if token else ''}", "Content-Type": "application/json"}
+
+        def scan(uri):
+            req = urllib.request.Request(f"http://127.0.0.1:{sport}/api/v1/scans?wait=true", method="POST",
+                                         data=json.dumps({"model_uri": uri}).encode(), headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, {}
+
+        s3.put_object(Bucket="models", Key="svc/tiny/model.safetensors", Body=safetensors_file())
+        st, rep = scan("s3://models/svc/tiny/")
+        result(st == 200 and rep.get("eval_outcome") == "ALLOWED", "service: a clean S3 model is ALLOWED",
+               f"{st} {rep.get('eval_outcome')}")
+        s3.put_object(Bucket="models", Key="svc/tiny/extra_data.pkl", Body=pickle_posix_system())
+        st, rep = scan("s3://models/svc/tiny/")
+        named = any(i.get("file", "").endswith("extra_data.pkl")
+                    for v in rep.get("policy_violations") or [] for i in v.get("issues_by_file", []))
+        result(st == 200 and rep.get("eval_outcome") == "BLOCKED" and named,
+               "service: plus extra_data.pkl (posix.system) it is BLOCKED naming the file", f"{st} {rep.get('eval_outcome')}")
+        s3.delete_object(Bucket="models", Key="svc/tiny/extra_data.pkl")
+        st, rep = scan("s3://models/svc/tiny/")
+        result(st == 200 and rep.get("eval_outcome") == "ALLOWED", "service: ALLOWED again once the file is deleted",
+               f"{st} {rep.get('eval_outcome')}")
+        st, rep = scan("https://evil.example/ns/name")
+        result(st == 400, "service: an https URI on a host that is not the configured hub is refused (SSRF)", f"{st}")
+        os.killpg(proc.pid, signal.SIGKILL)  # the S3 server is gone
+        proc.wait()
+        st, rep = scan("s3://models/svc/tiny/")
+        result(st == 200 and rep.get("eval_outcome") == "ERROR" and rep.get("files", [{}])[0].get("status") == "ERROR",
+               "service: S3 unreachable gives an ERROR report, never ALLOWED", f"{st} {rep.get('eval_outcome')}")
+    finally:
+        svc.terminate()
+        try:
+            svc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            svc.kill()
+            svc.wait()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main():
     if not os.path.exists(PROBE):
         result(False, "setup", f"{PROBE} is missing (make build/test/s3_probe)")
@@ -619,8 +680,10 @@ def main():
         s3rver_suite(probe, port, s3)
         standin_suite(probe)
         cli_suite(probe, port, s3)
+        service_suite(probe, port, s3, proc)  # last: it stops the S3 server
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
