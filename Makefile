@@ -151,7 +151,7 @@ run: all
 check: deps
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/modelgate.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli src/common src/store src/server
+		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli src/common src/store src/server src/sources
 
 bench: all
 	bench/run.sh

@@ -93,8 +93,10 @@ int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err
     for (size_t i = 0; i < sizeof backends / sizeof backends[0] && rc == SRC_EINVAL; i++)
         rc = backends[i](r, uri, err, errlen);
     if (rc == SRC_EINVAL && err && errlen && !err[0])
-        snprintf(err, errlen, "unsupported model URI: expected s3://bucket/prefix/, hf://ns/name[@rev] or "
-                              "%s/ns/name", r->cfg.hub_endpoint);
+        snprintf(err, errlen,
+                 "unsupported model URI: expected s3://bucket/prefix/, hf://ns/name[@rev] or "
+                 "%s/ns/name",
+                 r->cfg.hub_endpoint);
     if (rc != SRC_OK) {
         remote_free(r);
         return rc;

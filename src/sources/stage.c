@@ -296,9 +296,9 @@ static int stage_files(staged *st, char *err, size_t errlen)
             return SRC_EINVAL; /* a path that collides with a folder of another file */
         }
         uint64_t head = st->head < o->size ? st->head : o->size, tail = st->tail < o->size ? st->tail : o->size;
-        int rc = o->size <= st->whole ? spans_add(&st->want[i], 0, o->size)
-                                      : spans_add(&st->want[i], 0, head) |
-                                            spans_add(&st->want[i], o->size - tail, o->size);
+        int rc = o->size <= st->whole
+                     ? spans_add(&st->want[i], 0, o->size)
+                     : spans_add(&st->want[i], 0, head) | spans_add(&st->want[i], o->size - tail, o->size);
         if (rc != 0)
             return SRC_ENOMEM;
     }

@@ -490,7 +490,6 @@ static int gg_read(gg_ctx *c)
     return 0;
 }
 
-
 /* Sparse scans: the header is read from the present prefix of the file; a
  * prefix that ends inside it asks for more, growing fourfold, so even a
  * tokenizer of many megabytes arrives in a few rounds. */
