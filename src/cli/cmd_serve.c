@@ -13,6 +13,7 @@
  * Signals are blocked before any thread starts so the HTTP and scan workers
  * inherit the mask and only the main thread, in sigwait, ever sees them.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include "../store/store.h"
 #include "cli.h"
 #include "config.h"
+#include "serve_setup.h"
 
 void help_serve(FILE *out)
 {
@@ -193,7 +195,7 @@ static int parse_listen(const char *s, char *host, size_t hostlen, uint16_t *por
 
 /* Resolves every root once at start: a root that does not exist is a
  * mistake the operator should hear about now, not at the first scan. */
-static int resolve_roots(const serve_config *cfg, char **out)
+int serve_resolve_roots(const serve_config *cfg, char **out)
 {
     for (size_t i = 0; i < cfg->nroots; i++) {
         out[i] = realpath(cfg->roots[i], NULL);
@@ -233,7 +235,7 @@ static const char *set_or_null(const char *s)
 /* The remote sources' settings. S3 follows the AWS conventions
  * (src_s3_config_from_env fills what is still NULL): an AWS_* variable beats
  * the config file's s3_region / s3_endpoint, which beat ~/.aws/config. */
-static int source_config(const serve_config *cfg, src_config *src)
+int serve_source_config(const serve_config *cfg, src_config *src)
 {
     memset(src, 0, sizeof *src);
     src->hub_endpoint = cfg->hub_endpoint;
@@ -275,6 +277,8 @@ static int serve(const serve_config *cfg, srv_ctx *ctx, unsigned threads, const 
     sigwait(sigs, &sig);
     fprintf(stderr, "modelgate: signal %d, stopping (queued scans run after the next start)\n", sig);
     http_quiesce(h);
+    rescan_stop(ctx->rescan);
+    ctx->rescan = NULL;
     pool_stop(ctx->pool);
     http_stop(h);
     return 0;
@@ -295,6 +299,10 @@ static int start_pool(srv_ctx *ctx, const serve_config *cfg)
     if (requeued || failed)
         printf("modelgate: %zu unfinished scan%s queued again, %zu stored as ERROR\n", requeued,
                requeued == 1 ? "" : "s", failed);
+    if (rescan_start(&ctx->rescan, ctx) != MG_OK) {
+        fprintf(stderr, "modelgate serve: cannot start the re-evaluation thread\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -302,9 +310,10 @@ static int run(const serve_config *cfg, char **roots, unsigned threads, const si
 {
     char err[400];
     src_config src;
-    if (source_config(cfg, &src) != 0)
+    if (serve_source_config(cfg, &src) != 0)
         return EXIT_ERROR;
-    srv_ctx ctx = {.roots = roots, .nroots = cfg->nroots, .src = &src};
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the webhook and the sources use libcurl */
+    srv_ctx ctx = {.roots = roots, .nroots = cfg->nroots, .src = &src, .webhook_url = set_or_null(cfg->webhook_url)};
     mg_engine *eng = NULL;
     int code = EXIT_ERROR;
     mg_options mo;
@@ -326,6 +335,7 @@ static int run(const serve_config *cfg, char **roots, unsigned threads, const si
     if (start_pool(&ctx, cfg) == 0)
         code = serve(cfg, &ctx, threads, sigs);
 out:
+    rescan_stop(ctx.rescan);
     if (ctx.pool)
         pool_stop(ctx.pool);
     pool_free(ctx.pool);
@@ -354,7 +364,7 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     char *roots[CONFIG_MAX_ROOTS] = {0};
-    int code = resolve_roots(&cfg, roots) == 0 ? run(&cfg, roots, f.threads, &sigs) : EXIT_ERROR;
+    int code = serve_resolve_roots(&cfg, roots) == 0 ? run(&cfg, roots, f.threads, &sigs) : EXIT_ERROR;
     for (size_t i = 0; i < cfg.nroots; i++)
         free(roots[i]);
     config_free(&cfg);

@@ -17,7 +17,7 @@ typedef struct serve_config {
     unsigned workers, queue;
     char *hub_endpoint, *hub_token;
     char *s3_endpoint, *s3_region;
-    char *webhook_url; /* kept for the re-scan feature; nothing posts to it yet */
+    char *webhook_url; /* POSTed to when a re-evaluation changes a verdict (rescan.c) */
 } serve_config;
 
 /* Fills the defaults (listen 127.0.0.1:8080, data ./var, workers = cores,

@@ -19,6 +19,7 @@ static void usage(FILE *out)
             "  policy show|check  print the effective policy, or validate a policy file\n"
             "  serve            run the scanner service (REST API, docs/rest.md)\n"
             "  token create     create an API token for the service\n"
+            "  rescan           re-evaluate stored models after a rules or policy change\n"
             "  help [COMMAND]   show help for a command\n"
             "  --version        print the scanner version\n",
             MG_VERSION);
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "rescan") == 0)
+        return cmd_rescan(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         const char *topic = argc > 2 ? argv[2] : NULL;
         if (topic && strcmp(topic, "scan") == 0)
@@ -57,6 +60,8 @@ int main(int argc, char **argv)
             help_serve(stdout);
         else if (topic && strcmp(topic, "token") == 0)
             help_token(stdout);
+        else if (topic && strcmp(topic, "rescan") == 0)
+            help_rescan(stdout);
         else
             usage(stdout);
         return 0;

@@ -75,6 +75,11 @@ struct srv_job {
     char *report; /* the stored report document, NULL when it could not be stored */
     int src_rc;   /* SRC_* of a remote source (SRC_OK otherwise) */
     char err[256];
+    char outcome[16];    /* ALLOWED, BLOCKED or ERROR once stored */
+    char model_uuid[37]; /* once stored */
+    /* a re-evaluation (rescan.c): the model's verdict before it, "" for a
+     * scan someone asked for */
+    char prev_outcome[16];
     /* pool.c state, under the pool's lock */
     int done;
     void (*notify)(void *arg);
@@ -94,6 +99,22 @@ void job_unref(srv_job *job);
 void job_run(const srv_ctx *ctx, srv_job *job);
 /* Stores an ERROR report saying `message` for a job that cannot run. */
 int job_fail(const srv_ctx *ctx, srv_job *job, const char *message);
+
+/* ---- re-evaluation (rescan.c) ---- */
+
+/* Reports a re-evaluated model whose verdict changed (job->prev_outcome to
+ * job->outcome): a line on stderr, the counter, and a POST to the webhook
+ * when one is configured (errors logged, never fatal). */
+void verdict_changed(const srv_ctx *ctx, const srv_job *job);
+
+/* Queues a re-evaluation behind every user scan: workers take one only
+ * when no user scan waits. Returns -1 (nothing queued) while as many
+ * re-evaluations as there are workers already wait, or the pool stops:
+ * the caller retries later, so re-evaluations trickle in and never fill
+ * the queue user scans need. The pool takes a reference. */
+int pool_push_background(srv_pool *p, srv_job *job);
+/* 1 once pool_stop was called. */
+int pool_stopping(srv_pool *p);
 
 /* ---- the queue (pool.c) ---- */
 

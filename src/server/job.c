@@ -148,6 +148,86 @@ static const char *field(const mg_evaluation *ev, const char *name)
     return v ? v : "";
 }
 
+/* The files of a model's last ALLOWED scan: path -> sha256, for "Model Is
+ * Unchanged Since Approval". */
+typedef struct baseline {
+    char **paths, **sha256;
+    size_t n;
+    int oom;
+} baseline;
+
+static void baseline_free(baseline *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->paths[i]);
+        free(b->sha256[i]);
+    }
+    free(b->paths);
+    free(b->sha256);
+    memset(b, 0, sizeof *b);
+}
+
+static int read_baseline(void *ctx, const store_scan *row)
+{
+    baseline *b = ctx;
+    json_t *doc = row->report ? json_loads(row->report, 0, NULL) : NULL;
+    json_t *files = json_object_get(doc, "files");
+    size_t n = json_array_size(files);
+    b->paths = calloc(n + 1, sizeof *b->paths);
+    b->sha256 = calloc(n + 1, sizeof *b->sha256);
+    b->oom = !b->paths || !b->sha256;
+    for (size_t i = 0; !b->oom && i < n; i++) {
+        json_t *f = json_array_get(files, i);
+        const char *p = json_string_value(json_object_get(f, "path"));
+        const char *h = json_string_value(json_object_get(f, "sha256"));
+        if (!p || !h)
+            continue; /* an unhashed file ("") matches itself: it is not "added" */
+        b->paths[b->n] = strdup(p);
+        b->sha256[b->n] = strdup(h);
+        b->oom = !b->paths[b->n] || !b->sha256[b->n];
+        b->n++;
+    }
+    json_decref(doc);
+    return 0;
+}
+
+/* A hub model's version is a commit, whose files cannot change: its
+ * baseline is the last ALLOWED scan of that version. A local folder or an S3
+ * prefix has no commit; its version is a digest of its content, so a changed
+ * file is a new version and only the model as a whole can have been
+ * approved: its baseline is the model's last ALLOWED scan, of any version. */
+static int load_baseline(const srv_ctx *ctx, const srv_job *job, const mg_evaluation *ev, baseline *b)
+{
+    int by_model = !uri_is_remote(job->model_uri) || strncmp(job->model_uri, "s3://", 5) == 0;
+    const char *version = by_model ? NULL : field(ev, "model_version_uuid");
+    int rc = store_scan_last_allowed(ctx->store, field(ev, "model_uuid"), version, read_baseline, b);
+    if (rc == STORE_OK && b->oom)
+        rc = STORE_ENOMEM;
+    if (rc == STORE_ENOTFOUND)
+        rc = STORE_OK;
+    if (rc != STORE_OK)
+        baseline_free(b);
+    return rc;
+}
+
+/* Judges `rep`: the model's identity comes first (the baseline is looked up
+ * by it), then the judgement with the baseline when there is one. */
+static int judge(const srv_ctx *ctx, const srv_job *job, const mg_report *rep, const mg_policy *policy,
+                 mg_model_info *info, mg_evaluation **ev, baseline *b)
+{
+    if (mg_evaluate(ev, rep, policy, info) != MG_OK)
+        return STORE_ENOMEM;
+    int rc = load_baseline(ctx, job, *ev, b);
+    if (rc != STORE_OK || b->n == 0)
+        return rc;
+    info->nbaseline = b->n;
+    info->baseline_paths = (const char *const *)b->paths;
+    info->baseline_sha256 = (const char *const *)b->sha256;
+    mg_evaluation_free(*ev);
+    *ev = NULL;
+    return mg_evaluate(ev, rep, policy, info) == MG_OK ? STORE_OK : STORE_ENOMEM;
+}
+
 /* Judges a finished report with `policy` and stores it; job->report gets
  * the document. `outcome` gets ALLOWED/BLOCKED/ERROR. */
 static int judge_and_store(const srv_ctx *ctx, srv_job *job, const mg_report *rep, const mg_policy *policy,
@@ -168,11 +248,15 @@ static int judge_and_store(const srv_ctx *ctx, srv_job *job, const mg_report *re
     };
     mg_evaluation *ev = NULL;
     char *doc = NULL;
-    int rc = STORE_ENOMEM;
-    if (mg_evaluate(&ev, rep, policy, &info) != MG_OK ||
-        !(doc = mg_report_json(rep, ev, policy, ctx->engine, &info, 0)))
+    baseline base = {0};
+    int rc = judge(ctx, job, rep, policy, &info, &ev, &base);
+    if (rc != STORE_OK)
+        goto out;
+    rc = STORE_ENOMEM;
+    if (!(doc = mg_report_json(rep, ev, policy, ctx->engine, &info, 0)))
         goto out;
     snprintf(outcome, 16, "%s", mg_evaluation_outcome(ev));
+    snprintf(job->model_uuid, sizeof job->model_uuid, "%s", field(ev, "model_uuid"));
     store_scan row = {
         .uuid = job->uuid,
         .model_uri = job->model_uri,
@@ -195,6 +279,7 @@ static int judge_and_store(const srv_ctx *ctx, srv_job *job, const mg_report *re
 out:
     free(doc);
     mg_evaluation_free(ev);
+    baseline_free(&base);
     return rc;
 }
 
@@ -212,6 +297,9 @@ static void finish(const srv_ctx *ctx, srv_job *job, mg_report *rep, const mg_po
     }
     metrics_scan(ctx->metrics, outcome, secs, so->bytes_read);
     fprintf(stderr, "modelgate: scan %s %s in %.3f s (%s)\n", job->uuid, outcome, secs, job->model_uri);
+    snprintf(job->outcome, sizeof job->outcome, "%s", outcome);
+    if (job->prev_outcome[0] && strcmp(job->prev_outcome, outcome) != 0)
+        verdict_changed(ctx, job);
 }
 
 void job_run(const srv_ctx *ctx, srv_job *job)

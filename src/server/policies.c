@@ -11,7 +11,7 @@
  * set when it judges a scan and keeps that set until it has stored the
  * report, so a report is always judged by one set and carries that set's
  * digest, whatever an admin does meanwhile. The old set is freed when its
- * last user lets go.
+ * last user lets go. A new set re-evaluates the stored models (rescan.c).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -201,6 +201,7 @@ void policies_put(const srv_ctx *ctx, const srv_request *req, const char *param,
     }
     policies_swap(ctx->policies, r);
     fprintf(stderr, "modelgate: policy version %d in force (%s)\n", version, mg_policy_digest(p));
+    rescan_request(ctx->rescan); /* models judged by the previous set are judged again */
     answer_policy(ctx->policies, resp);
 }
 

@@ -15,6 +15,9 @@
  * first. Callbacks always run without the pool's lock held: they call into
  * libmicrohttpd, whose threads call into the pool.
  *
+ * Re-evaluations after a policy or rules change (rescan.c) wait in a second
+ * queue that workers take from only when no user scan waits.
+ *
  * Shutdown leaves queued scans PENDING in the store; pool_recover re-queues
  * them (and re-runs the ones a crash interrupted) on the next start.
  */
@@ -29,9 +32,11 @@
 struct srv_pool {
     const srv_ctx *ctx;
     pthread_mutex_t mu;
-    pthread_cond_t work;  /* workers: a job was queued, or stop */
-    pthread_cond_t timer; /* the timer: a waiter was added, or stop */
-    srv_job *head, *tail; /* the queue */
+    pthread_cond_t work;        /* workers: a job was queued, or stop */
+    pthread_cond_t timer;       /* the timer: a waiter was added, or stop */
+    srv_job *head, *tail;       /* the queue */
+    srv_job *bg_head, *bg_tail; /* re-evaluations: run when the queue is empty */
+    size_t bg_depth;
     size_t depth, reserved, capacity, running;
     int stopping, timer_exit;
     srv_job *waiting; /* jobs a request waits for (doubly linked) */
@@ -202,13 +207,49 @@ void pool_push(srv_pool *p, srv_job *job)
     pthread_mutex_unlock(&p->mu);
 }
 
+int pool_push_background(srv_pool *p, srv_job *job)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = p->stopping || p->bg_depth >= p->nworkers ? -1 : 0;
+    if (rc == 0) {
+        job->next = NULL;
+        if (p->bg_tail)
+            p->bg_tail->next = job;
+        else
+            p->bg_head = job;
+        p->bg_tail = job;
+        p->bg_depth++;
+        job_ref(job);
+        pthread_cond_signal(&p->work);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int pool_stopping(srv_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int s = p->stopping;
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+/* The next job: a user scan first, else a re-evaluation. */
 static srv_job *dequeue(srv_pool *p)
 {
     srv_job *j = p->head;
-    p->head = j->next;
-    if (!p->head)
-        p->tail = NULL;
-    p->depth--;
+    if (j) {
+        p->head = j->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->depth--;
+    } else {
+        j = p->bg_head;
+        p->bg_head = j->next;
+        if (!p->bg_head)
+            p->bg_tail = NULL;
+        p->bg_depth--;
+    }
     j->next = NULL;
     return j;
 }
@@ -232,7 +273,7 @@ static void *worker_main(void *arg)
     srv_pool *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stopping)
+        while (!p->head && !p->bg_head && !p->stopping)
             pthread_cond_wait(&p->work, &p->mu);
         if (p->stopping) {
             pthread_mutex_unlock(&p->mu);
@@ -388,7 +429,7 @@ void pool_free(srv_pool *p)
 {
     if (!p)
         return;
-    while (p->head)
+    while (p->head || p->bg_head)
         job_unref(dequeue(p)); /* still PENDING in the store */
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work);

@@ -55,7 +55,9 @@ typedef struct srv_ctx {
     srv_metrics *metrics;
     char **roots; /* resolved (realpath) folders local scans may read */
     size_t nroots;
-    const src_config *src; /* remote sources: hub and S3 endpoints, credentials */
+    const src_config *src;     /* remote sources: hub and S3 endpoints, credentials */
+    const char *webhook_url;   /* POSTed when a re-evaluated verdict changes; NULL: none */
+    struct srv_rescan *rescan; /* the re-evaluation thread; NULL offline */
 } srv_ctx;
 
 /* One request as the handlers see it. `arg` looks up a query argument. */
@@ -138,5 +140,26 @@ void metrics_free(srv_metrics *m);
 /* A stored model version's verdict changed (re-evaluation after a rules or
  * policy change): counted in modelgate_verdict_changes_total. */
 void metrics_verdict_changed(srv_metrics *m);
+
+/* ---- re-evaluation after a rules or policy change (rescan.c) ---- */
+
+typedef struct srv_rescan srv_rescan;
+/* Starts the thread that re-scans, through the pool's background queue,
+ * every model whose newest scan was judged with other rules or another
+ * policy than those in force; it looks once at start and again after each
+ * rescan_request. */
+int rescan_start(srv_rescan **out, const srv_ctx *ctx);
+/* The policy in force changed: look again. */
+void rescan_request(srv_rescan *r);
+/* Stops the thread (call before pool_stop) and frees it. */
+void rescan_stop(srv_rescan *r);
+
+/* `modelgate rescan`: the same re-evaluation, in this thread, without a
+ * pool. `changed` is called for each model whose verdict changed. Returns 0
+ * or a STORE_* error; `nscanned` gets the number of models re-scanned. */
+typedef void (*rescan_changed_fn)(void *arg, const srv_job *job);
+int rescan_offline(const srv_ctx *ctx, rescan_changed_fn changed, void *arg, size_t *nscanned);
+/* The model URI, verdicts and scan of a re-evaluation, for printing. */
+void rescan_describe(const srv_job *job, const char **model_uri, const char **prev, const char **cur);
 
 #endif

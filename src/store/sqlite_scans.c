@@ -308,3 +308,58 @@ int store_model_get(mg_store *st, const char *uuid, int max_versions, store_mode
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
+
+int store_scan_last_allowed(mg_store *st, const char *model_uuid, const char *model_version_uuid, store_scan_fn fn,
+                            void *ctx)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT " SCAN_COLS ", report FROM scans WHERE model_uuid = ?1"
+                           " AND (?2 IS NULL OR model_version_uuid = ?2) AND state = 'DONE'"
+                           " AND eval_outcome = 'ALLOWED' ORDER BY created_at DESC, uuid DESC LIMIT 1",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, model_uuid, -1, SQLITE_STATIC);
+        bind_or_skip(q, 2, model_version_uuid);
+        int s = sqlite3_step(q);
+        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
+        if (rc == STORE_OK) {
+            store_scan row;
+            read_scan(q, &row, 1);
+            rc = fn(ctx, &row);
+        }
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_model_latest(mg_store *st, store_latest_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT model_uuid, model_uri, uuid, eval_outcome, license, labels,"
+                           " CASE WHEN json_valid(report) THEN json_extract(report, '$.rules_version') END,"
+                           " CASE WHEN json_valid(report) THEN json_extract(report, '$.policy_digest') END FROM ("
+                           " SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.model_uuid"
+                           "  ORDER BY s.created_at DESC, s.uuid DESC) AS n"
+                           " FROM scans s JOIN models m ON m.uuid = s.model_uuid WHERE s.state = 'DONE')"
+                           " WHERE n = 1 ORDER BY created_at, uuid",
+                           -1, &q, NULL) == SQLITE_OK) {
+        int s = SQLITE_DONE;
+        rc = STORE_OK;
+        while (rc == STORE_OK && (s = sqlite3_step(q)) == SQLITE_ROW) {
+            store_latest row = {sq_col(q, 0),         sq_col(q, 1),         sq_col(q, 2), sq_col(q, 3),
+                                sq_col_or_null(q, 4), sq_col_or_null(q, 5), sq_col(q, 6), sq_col(q, 7)};
+            rc = fn(ctx, &row);
+        }
+        if (rc == STORE_OK && s != SQLITE_DONE)
+            rc = STORE_EDB;
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}

@@ -118,6 +118,12 @@ typedef struct store_filter {
  * non-zero return from fn stops the walk and is returned. */
 int store_scan_list(mg_store *st, const store_filter *f, store_scan_fn fn, void *ctx);
 
+/* Calls `fn` once with the newest ALLOWED scan (report included) of model
+ * `model_uuid`, of its version `model_version_uuid` when that is not NULL;
+ * STORE_ENOTFOUND when there is none. */
+int store_scan_last_allowed(mg_store *st, const char *model_uuid, const char *model_version_uuid, store_scan_fn fn,
+                            void *ctx);
+
 /* ---- models and their versions ---- */
 
 typedef struct store_model {
@@ -140,6 +146,18 @@ int store_model_list(mg_store *st, const store_filter *f, store_model_fn fn, voi
  * most `max_versions`); STORE_ENOTFOUND when there is no such model. */
 int store_model_get(mg_store *st, const char *uuid, int max_versions, store_model_fn mfn, store_version_fn vfn,
                     void *ctx);
+
+/* The newest finished scan of a model, with what judged it (read from its
+ * report): for re-evaluation after a rules or policy change. */
+typedef struct store_latest {
+    const char *model_uuid, *model_uri, *scan_uuid, *eval_outcome;
+    const char *license, *labels;              /* as the caller gave them, or NULL */
+    const char *rules_version, *policy_digest; /* "" when the report has none */
+} store_latest;
+typedef int (*store_latest_fn)(void *ctx, const store_latest *row);
+/* Every model's newest finished scan, oldest model first. A non-zero
+ * return from fn stops the walk and is returned. */
+int store_model_latest(mg_store *st, store_latest_fn fn, void *ctx);
 
 /* ---- policies ---- */
 
