@@ -737,31 +737,6 @@ static int hub_list(src_remote *r, hub *h, char *err, size_t errlen)
 
 /* ---- reads ---- */
 
-/* The answer must hold exactly [off, off+len) of a file of the listed size. */
-static int check_range(const net_response *rs, const src_object *o, uint64_t off, uint64_t len, char *err,
-                       size_t errlen)
-{
-    uint64_t first, last, total;
-    if (rs->status == 206) {
-        if (!rs->content_range || net_content_range(rs->content_range, &first, &last, &total) || first != off ||
-            last != off + len - 1 || total != o->size) {
-            snprintf(err, errlen,
-                     "the hub answered `%.200s` with Content-Range `%.80s`, not bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64
-                     " (did the file change?)",
-                     o->path, rs->content_range ? rs->content_range : "", off, off + len - 1, o->size);
-            return SRC_EUPSTREAM;
-        }
-    } else if (off != 0 || len != o->size) {
-        snprintf(err, errlen, "the hub answered a ranged read of `%.200s` with the whole file", o->path);
-        return SRC_EUPSTREAM;
-    }
-    if (rs->written != len) {
-        snprintf(err, errlen, "the hub sent %" PRIu64 " of %" PRIu64 " bytes of `%.200s`", rs->written, len, o->path);
-        return SRC_EUPSTREAM;
-    }
-    return SRC_OK;
-}
-
 static int hub_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd, char *err, size_t errlen)
 {
     const hub *h = r->impl;
@@ -778,7 +753,7 @@ static int hub_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd,
         net_request rq = {.url = url, .range_off = off, .range_len = len, .fd = fd, .timeout_s = r->cfg.timeout_s};
         rc = hub_get(h, rq, 0, &rs, err, errlen);
         if (rc == SRC_OK)
-            rc = rs.status == 200 || rs.status == 206 ? check_range(&rs, o, off, len, err, errlen)
+            rc = rs.status == 200 || rs.status == 206 ? net_check_read(&rs, off, len, o->size, what, err, errlen)
                                                       : answer_error(r, &rs, what, err, errlen);
     }
     net_response_free(&rs);

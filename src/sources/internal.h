@@ -39,28 +39,28 @@ int hub_tree_page(src_remote *r, const char *body, size_t len, size_t *entries, 
 
 /* One HTTP request. */
 typedef struct net_request {
-    const char *method;               /* "GET" (default) or "HEAD" */
+    const char *method; /* "GET" (default) or "HEAD" */
     const char *url;
-    struct curl_slist *headers;       /* borrowed */
-    uint64_t range_off, range_len;    /* range_len 0: no Range header */
-    size_t max_body;                  /* in-memory body cap (ignored when fd >= 0) */
-    int fd;                           /* >= 0: body pwrite()n at range_off of fd */
+    struct curl_slist *headers;    /* borrowed */
+    uint64_t range_off, range_len; /* range_len 0: no Range header */
+    size_t max_body;               /* in-memory body cap (ignored when fd >= 0) */
+    int fd;                        /* >= 0: body pwrite()n at range_off of fd */
     long timeout_s;
-    const char *aws_sigv4;            /* CURLOPT_AWS_SIGV4 value, or NULL */
-    const char *userpwd;              /* with aws_sigv4 */
+    const char *aws_sigv4; /* CURLOPT_AWS_SIGV4 value, or NULL */
+    const char *userpwd;   /* with aws_sigv4 */
 } net_request;
 
 typedef struct net_response {
     long status;
-    char *body;      /* malloc'd, NUL-terminated (in-memory mode) */
+    char *body; /* malloc'd, NUL-terminated (in-memory mode) */
     size_t body_len;
     uint64_t written; /* fd mode: bytes written */
-    char *location;  /* Location header or NULL */
-    char *link_next; /* Link: <url>; rel="next" target, or NULL */
+    char *location;   /* Location header or NULL */
+    char *link_next;  /* Link: <url>; rel="next" target, or NULL */
     char *etag, *repo_commit, *linked_etag, *content_range;
     char *error_code, *error_message; /* the hub's X-Error-Code / X-Error-Message, or NULL */
-    uint64_t linked_size; /* X-Linked-Size, 0 if absent */
-    int64_t content_length; /* Content-Length (also of a HEAD answer), -1 if absent */
+    uint64_t linked_size;             /* X-Linked-Size, 0 if absent */
+    int64_t content_length;           /* Content-Length (also of a HEAD answer), -1 if absent */
 } net_response;
 
 /* Performs the request (never follows redirects). 0 when a response came
@@ -68,6 +68,14 @@ typedef struct net_response {
  * a cap. */
 int net_perform(const net_request *rq, net_response *rs, char *err, size_t errlen);
 void net_response_free(net_response *rs);
+
+/* A ranged read into a staged file (fd mode) answered 200 or 206: checks it
+ * holds exactly [off, off+len) of a file whose listed size is `size` (a 206
+ * with that Content-Range, or a 200 when the whole file was asked for) and
+ * that every byte was written. A total other than `size` means the file
+ * changed since it was listed. `what` names the file in `err`. */
+int net_check_read(const net_response *rs, uint64_t off, uint64_t len, uint64_t size, const char *what, char *err,
+                   size_t errlen);
 
 /* Parses a Content-Range value "bytes FIRST-LAST/TOTAL" (TOTAL may be "*":
  * UINT64_MAX). 0 when well-formed with FIRST <= LAST < TOTAL, else -1. */

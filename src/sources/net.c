@@ -263,6 +263,35 @@ static int parse_u64(const char **p, uint64_t *out)
     return 0;
 }
 
+int net_check_read(const net_response *rs, uint64_t off, uint64_t len, uint64_t size, const char *what, char *err,
+                   size_t errlen)
+{
+    uint64_t first, last, total;
+    if (rs->status == 206) {
+        if (!rs->content_range || net_content_range(rs->content_range, &first, &last, &total) || first != off ||
+            last != off + len - 1) {
+            snprintf(err, errlen,
+                     "%s: the answer's Content-Range `%.80s` is not the range asked for (bytes %" PRIu64 "-%" PRIu64
+                     ")",
+                     what, rs->content_range ? rs->content_range : "", off, off + len - 1);
+            return SRC_EUPSTREAM;
+        }
+        if (total != size) {
+            snprintf(err, errlen, "%s changed while it was scanned (size %" PRIu64 ", listed %" PRIu64 ")", what, total,
+                     size);
+            return SRC_EUPSTREAM;
+        }
+    } else if (rs->status != 200 || off != 0 || len != size) {
+        snprintf(err, errlen, "%s: the whole file came back for a byte range", what);
+        return SRC_EUPSTREAM;
+    }
+    if (rs->written != len) {
+        snprintf(err, errlen, "%s: %" PRIu64 " bytes came back, %" PRIu64 " were asked for", what, rs->written, len);
+        return SRC_EUPSTREAM;
+    }
+    return SRC_OK;
+}
+
 int net_content_range(const char *v, uint64_t *first, uint64_t *last, uint64_t *total)
 {
     if (strncasecmp(v, "bytes ", 6) != 0)

@@ -503,34 +503,16 @@ static int etag_same(const char *a, const char *b)
     return na == nb && memcmp(a, b, na) == 0;
 }
 
+/* net_check_read, and the object must still be the one listed. */
 static int s3_check_read(const src_object *o, const net_response *rs, uint64_t off, uint64_t len, const char *label,
                          char *err, size_t errlen)
 {
-    uint64_t first, last, total;
-    if (rs->status == 206) {
-        if (!rs->content_range || net_content_range(rs->content_range, &first, &last, &total) || first != off ||
-            last != off + len - 1) {
-            snprintf(err, errlen, "%s: the answer's Content-Range is not the range asked for", label);
-            return SRC_EUPSTREAM;
-        }
-        if (total != o->size) {
-            snprintf(err, errlen, "%s changed while it was scanned (size %" PRIu64 ", listed %" PRIu64 ")", label,
-                     total, o->size);
-            return SRC_EUPSTREAM;
-        }
-    } else if (off != 0 || len != o->size) { /* a 200 carries the whole object: right only when that was asked */
-        snprintf(err, errlen, "%s: the whole object came back for a byte range", label);
-        return SRC_EUPSTREAM;
-    }
-    if (rs->written != len) {
-        snprintf(err, errlen, "%s: %" PRIu64 " bytes came back, %" PRIu64 " were asked for", label, rs->written, len);
-        return SRC_EUPSTREAM;
-    }
-    if (o->etag && rs->etag && !etag_same(o->etag, rs->etag)) {
+    int rc = net_check_read(rs, off, len, o->size, label, err, errlen);
+    if (rc == SRC_OK && o->etag && rs->etag && !etag_same(o->etag, rs->etag)) {
         snprintf(err, errlen, "%s changed while it was scanned (its ETag is no longer the listed one)", label);
-        return SRC_EUPSTREAM;
+        rc = SRC_EUPSTREAM;
     }
-    return SRC_OK;
+    return rc;
 }
 
 static int s3_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd, char *err, size_t errlen)

@@ -20,11 +20,11 @@
 enum {
     SRC_OK = 0,
     SRC_ENOMEM = -1,
-    SRC_EINVAL = -2,   /* not a URI this source understands, or malformed */
+    SRC_EINVAL = -2,    /* not a URI this source understands, or malformed */
     SRC_ENOTFOUND = -3, /* no such bucket/prefix/repo/revision/file */
-    SRC_EDENIED = -4,  /* upstream refused our credentials (401/403) */
+    SRC_EDENIED = -4,   /* upstream refused our credentials (401/403) */
     SRC_EUPSTREAM = -5, /* unreachable, timed out, 5xx, or an answer we cannot parse */
-    SRC_ELIMIT = -6,   /* more files or bytes than the source limits allow */
+    SRC_ELIMIT = -6,    /* more files or bytes than the source limits allow */
 };
 
 typedef struct src_config {
@@ -35,8 +35,8 @@ typedef struct src_config {
     const char *s3_endpoint; /* NULL: https://s3.<region>.amazonaws.com (virtual-host style) */
     const char *s3_region;   /* default "us-east-1" */
     const char *s3_access_key, *s3_secret_key, *s3_session_token; /* NULL: anonymous */
-    long timeout_s;          /* per request; default 30 */
-    uint32_t max_files;      /* files per model; default 100000 */
+    long timeout_s;                                               /* per request; default 30 */
+    uint32_t max_files;                                           /* files per model; default 100000 */
     /* Staging (stage.c), 0 for the defaults: files up to `stage_whole` bytes
      * are fetched whole in the first round (256 KiB), larger ones their first
      * `stage_head` (64 KiB) and last `stage_tail` bytes (128 KiB). */
@@ -48,7 +48,7 @@ typedef struct src_config {
 
 /* One file of a remote model. */
 typedef struct src_object {
-    char *path;   /* relative to the model root, '/'-separated, never ".." or absolute */
+    char *path; /* relative to the model root, '/'-separated, never ".." or absolute */
     uint64_t size;
     char *etag;   /* as the upstream gives it (S3 ETag, hub blob/LFS oid), or NULL */
     char *sha256; /* lowercase hex when upstream states it (hub LFS oid), else NULL */
