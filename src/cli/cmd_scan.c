@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/baseline.h"
 #include "cli.h"
 #include "scan_source.h"
 #include "scan_server.h"
@@ -57,23 +58,7 @@ void help_scan(FILE *out)
                  "exit status: 0 allowed, 1 blocked, 2 error (usage, I/O, could not scan)\n");
 }
 
-/* The files of a baseline report: path -> sha256 of its last ALLOWED scan. */
-typedef struct baseline {
-    char **paths, **sha256;
-    size_t n;
-} baseline;
-
-static void baseline_free(baseline *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->paths[i]);
-        free(b->sha256[i]);
-    }
-    free(b->paths);
-    free(b->sha256);
-    memset(b, 0, sizeof *b);
-}
-
+/* --baseline: the JSON report of the model's last ALLOWED scan. */
 static int load_baseline(const char *path, baseline *b)
 {
     json_error_t jerr;
@@ -83,28 +68,13 @@ static int load_baseline(const char *path, baseline *b)
         return -1;
     }
     const char *outcome = json_string_value(json_object_get(root, "eval_outcome"));
-    json_t *files = json_object_get(root, "files");
-    if (!outcome || strcmp(outcome, "ALLOWED") != 0 || !json_is_array(files)) {
+    int rc = -1;
+    if (!outcome || strcmp(outcome, "ALLOWED") != 0 || !json_is_array(json_object_get(root, "files")))
         fprintf(stderr, "modelgate: baseline %s is not the JSON report of an ALLOWED scan\n", path);
-        json_decref(root);
-        return -1;
-    }
-    size_t n = json_array_size(files);
-    b->paths = calloc(n + 1, sizeof *b->paths);
-    b->sha256 = calloc(n + 1, sizeof *b->sha256);
-    for (size_t i = 0; b->paths && b->sha256 && i < n; i++) {
-        json_t *f = json_array_get(files, i);
-        const char *p = json_string_value(json_object_get(f, "path"));
-        const char *h = json_string_value(json_object_get(f, "sha256"));
-        if (!p || !h)
-            continue;
-        b->paths[b->n] = strdup(p);
-        b->sha256[b->n] = strdup(h);
-        if (b->paths[b->n] && b->sha256[b->n])
-            b->n++;
-    }
+    else if ((rc = baseline_from_report(root, b)) != 0)
+        fprintf(stderr, "modelgate: out of memory\n");
     json_decref(root);
-    return 0;
+    return rc;
 }
 
 static atomic_llong last_progress;

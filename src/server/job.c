@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/baseline.h"
 #include "../common/stamp.h"
 #include "../sources/stage.h"
 #include "api.h"
@@ -148,47 +149,14 @@ static const char *field(const mg_evaluation *ev, const char *name)
     return v ? v : "";
 }
 
-/* The files of a model's last ALLOWED scan: path -> sha256, for "Model Is
- * Unchanged Since Approval". */
-typedef struct baseline {
-    char **paths, **sha256;
-    size_t n;
-    int oom;
-} baseline;
-
-static void baseline_free(baseline *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->paths[i]);
-        free(b->sha256[i]);
-    }
-    free(b->paths);
-    free(b->sha256);
-    memset(b, 0, sizeof *b);
-}
-
+/* The files of a model's last ALLOWED scan, for "Model Is Unchanged Since
+ * Approval"; STORE_ENOMEM when they could not be copied. */
 static int read_baseline(void *ctx, const store_scan *row)
 {
-    baseline *b = ctx;
     json_t *doc = row->report ? json_loads(row->report, 0, NULL) : NULL;
-    json_t *files = json_object_get(doc, "files");
-    size_t n = json_array_size(files);
-    b->paths = calloc(n + 1, sizeof *b->paths);
-    b->sha256 = calloc(n + 1, sizeof *b->sha256);
-    b->oom = !b->paths || !b->sha256;
-    for (size_t i = 0; !b->oom && i < n; i++) {
-        json_t *f = json_array_get(files, i);
-        const char *p = json_string_value(json_object_get(f, "path"));
-        const char *h = json_string_value(json_object_get(f, "sha256"));
-        if (!p || !h)
-            continue; /* an unhashed file ("") matches itself: it is not "added" */
-        b->paths[b->n] = strdup(p);
-        b->sha256[b->n] = strdup(h);
-        b->oom = !b->paths[b->n] || !b->sha256[b->n];
-        b->n++;
-    }
+    int rc = baseline_from_report(doc, ctx) == 0 ? STORE_OK : STORE_ENOMEM;
     json_decref(doc);
-    return 0;
+    return rc;
 }
 
 /* A hub model's version is a commit, whose files cannot change: its
@@ -201,8 +169,6 @@ static int load_baseline(const srv_ctx *ctx, const srv_job *job, const mg_evalua
     int by_model = !uri_is_remote(job->model_uri) || strncmp(job->model_uri, "s3://", 5) == 0;
     const char *version = by_model ? NULL : field(ev, "model_version_uuid");
     int rc = store_scan_last_allowed(ctx->store, field(ev, "model_uuid"), version, read_baseline, b);
-    if (rc == STORE_OK && b->oom)
-        rc = STORE_ENOMEM;
     if (rc == STORE_ENOTFOUND)
         rc = STORE_OK;
     if (rc != STORE_OK)
