@@ -133,6 +133,17 @@ int store_scan_put(mg_store *st, const store_scan *s)
     return rc;
 }
 
+/* The first row of `q` (report included) to fn; STORE_ENOTFOUND without one. */
+static int one_scan(sqlite3_stmt *q, store_scan_fn fn, void *ctx)
+{
+    int s = sqlite3_step(q);
+    if (s != SQLITE_ROW)
+        return s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
+    store_scan row;
+    read_scan(q, &row, 1);
+    return fn(ctx, &row);
+}
+
 int store_scan_get(mg_store *st, const char *uuid, store_scan_fn fn, void *ctx)
 {
     pthread_mutex_lock(&st->mu);
@@ -141,13 +152,7 @@ int store_scan_get(mg_store *st, const char *uuid, store_scan_fn fn, void *ctx)
     if (sqlite3_prepare_v2(st->db, "SELECT " SCAN_COLS ", report FROM scans WHERE uuid = ?1", -1, &q, NULL) ==
         SQLITE_OK) {
         sqlite3_bind_text(q, 1, uuid, -1, SQLITE_STATIC);
-        int s = sqlite3_step(q);
-        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
-        if (rc == STORE_OK) {
-            store_scan row;
-            read_scan(q, &row, 1);
-            rc = fn(ctx, &row);
-        }
+        rc = one_scan(q, fn, ctx);
         sqlite3_finalize(q);
     }
     pthread_mutex_unlock(&st->mu);
@@ -322,13 +327,7 @@ int store_scan_last_allowed(mg_store *st, const char *model_uuid, const char *mo
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, model_uuid, -1, SQLITE_STATIC);
         bind_or_skip(q, 2, model_version_uuid);
-        int s = sqlite3_step(q);
-        rc = s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_ENOTFOUND : STORE_EDB;
-        if (rc == STORE_OK) {
-            store_scan row;
-            read_scan(q, &row, 1);
-            rc = fn(ctx, &row);
-        }
+        rc = one_scan(q, fn, ctx);
         sqlite3_finalize(q);
     }
     pthread_mutex_unlock(&st->mu);
