@@ -190,6 +190,7 @@ int store_open(mg_store **out, const char *dir, char *err, size_t errlen)
     if (!st)
         return STORE_ENOMEM;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_rwlock_init(&st->seen_lock, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     int rc = STORE_EDB;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
@@ -217,6 +218,7 @@ void store_close(mg_store *st)
         return;
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
+    pthread_rwlock_destroy(&st->seen_lock);
     free(st);
 }
 
@@ -296,12 +298,37 @@ int store_token_create(mg_store *st, store_role role, char out[STORE_TOKEN_LEN +
     return rc;
 }
 
+static int token_seen_get(mg_store *st, const char *hash, store_role *role)
+{
+    pthread_rwlock_rdlock(&st->seen_lock);
+    size_t n = st->nseen < TOKEN_CACHE ? st->nseen : TOKEN_CACHE;
+    int hit = 0;
+    for (size_t i = 0; i < n && !hit; i++)
+        if (memcmp(st->seen[i].hash, hash, 64) == 0) {
+            *role = st->seen[i].role;
+            hit = 1;
+        }
+    pthread_rwlock_unlock(&st->seen_lock);
+    return hit;
+}
+
+static void token_seen_put(mg_store *st, const char *hash, store_role role)
+{
+    pthread_rwlock_wrlock(&st->seen_lock);
+    token_seen *slot = &st->seen[st->nseen++ % TOKEN_CACHE];
+    memcpy(slot->hash, hash, 65);
+    slot->role = role;
+    pthread_rwlock_unlock(&st->seen_lock);
+}
+
 int store_token_lookup(mg_store *st, const char *token, store_role *role)
 {
     char hash[65];
     *role = ROLE_NONE;
     if (token_hash(token, hash) != STORE_OK)
         return STORE_ENOMEM;
+    if (token_seen_get(st, hash, role))
+        return STORE_OK;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
@@ -314,6 +341,8 @@ int store_token_lookup(mg_store *st, const char *token, store_role *role)
         sqlite3_finalize(q);
     }
     pthread_mutex_unlock(&st->mu);
+    if (rc == STORE_OK && *role != ROLE_NONE)
+        token_seen_put(st, hash, *role);
     return rc;
 }
 

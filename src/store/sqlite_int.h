@@ -13,9 +13,23 @@
 
 /* One connection shared by every thread, serialised by `mu`: statements are
  * short and scans run outside the store. */
+/* Tokens already seen, by hash. Every request presents a token, and a
+ * lookup in SQLite would queue them all on `mu`; tokens are never changed or
+ * deleted, so a hit stays right. Only hits are kept: a token another process
+ * created is still found in the database. */
+enum { TOKEN_CACHE = 64 };
+
+typedef struct token_seen {
+    char hash[65];
+    store_role role;
+} token_seen;
+
 struct mg_store {
     sqlite3 *db;
     pthread_mutex_t mu;
+    pthread_rwlock_t seen_lock;
+    token_seen seen[TOKEN_CACHE];
+    size_t nseen; /* entries filled; past TOKEN_CACHE, new hits replace old ones in turn */
 };
 
 /* Runs SQL without parameters. */
