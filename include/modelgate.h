@@ -134,6 +134,9 @@ typedef struct mg_sparse {
 } mg_sparse;
 
 int mg_scan_path_sparse(mg_report **out, const mg_engine *engine, const char *path, const mg_sparse *sparse);
+/* The same over a buffer named `name` (the path `present` is asked about). */
+int mg_scan_buffer_sparse(mg_report **out, const mg_engine *engine, const void *data, size_t len, const char *name,
+                          const mg_sparse *sparse);
 /* Ranges still needed, over every file of the report (0 for complete scans). */
 size_t mg_report_need_count(const mg_report *report);
 

@@ -754,7 +754,13 @@ int mg_scan_path(mg_report **out, const mg_engine *eng, const char *path)
 
 int mg_scan_buffer(mg_report **out, const mg_engine *eng, const void *data, size_t len, const char *name)
 {
-    if (!out || !eng || (!data && len))
+    return mg_scan_buffer_sparse(out, eng, data, len, name, NULL);
+}
+
+int mg_scan_buffer_sparse(mg_report **out, const mg_engine *eng, const void *data, size_t len, const char *name,
+                          const mg_sparse *sp)
+{
+    if (!out || !eng || (!data && len) || (sp && !sp->present))
         return MG_EINVAL;
     int rc = mg_report_new(out, eng);
     if (rc != MG_OK)
@@ -765,9 +771,11 @@ int mg_scan_buffer(mg_report **out, const mg_engine *eng, const void *data, size
         *out = NULL;
         return MG_ENOMEM;
     }
-    mg_span sp = {data, len};
-    if (eng->opts.hash_files)
-        hash_span(f, sp, 0);
-    scan_span(eng, f, sp, name ? name : "", 0, NULL);
+    mg_span span = {data, len};
+    if (eng->opts.hash_files && sp)
+        sparse_hash(f, span, 0, sp);
+    else if (eng->opts.hash_files)
+        hash_span(f, span, 0);
+    scan_span(eng, f, span, name ? name : "", 0, sp);
     return MG_OK;
 }
