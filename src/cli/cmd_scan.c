@@ -271,12 +271,12 @@ static int run(const scan_args *a, out_format fmt, char **paths, int npaths, con
     mg_evaluation *ev = NULL;
     int code = EXIT_ERROR;
     scan_source_result src = {0};
-    if (npaths == 1 && scan_source_is_remote(paths[0])) {
+    if (npaths == 1 && src_is_remote(paths[0])) {
         rc = scan_source(&rep, eng, paths[0], &src);
     } else {
         rc = mg_report_new(&rep, eng);
         for (int i = 0; rc == MG_OK && i < npaths; i++)
-            rc = scan_source_is_remote(paths[i]) ? MG_EINVAL : mg_scan_path_into(rep, eng, paths[i]);
+            rc = src_is_remote(paths[i]) ? MG_EINVAL : mg_scan_path_into(rep, eng, paths[i]);
         if (rc == MG_EINVAL)
             fprintf(stderr, "modelgate scan: a remote model (s3://, hf://, https://) must be the only argument\n");
     }

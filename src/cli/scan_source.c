@@ -16,12 +16,6 @@
 #include "../sources/stage.h"
 #include "scan_source.h"
 
-int scan_source_is_remote(const char *arg)
-{
-    return strncmp(arg, "s3://", 5) == 0 || strncmp(arg, "hf://", 5) == 0 || strncmp(arg, "https://", 8) == 0 ||
-           strncmp(arg, "http://", 7) == 0;
-}
-
 static const char *env2(const char *a, const char *b)
 {
     const char *v = getenv(a);

@@ -12,8 +12,6 @@ typedef struct scan_source_result {
     unsigned requests;
 } scan_source_result;
 
-/* 1 for s3://, hf://, http(s):// arguments (file:// and paths are local). */
-int scan_source_is_remote(const char *arg);
 /* The hub settings from the environment (S3: src_s3_config_from_env). */
 void scan_source_config(src_config *cfg);
 /* Stages and scans `uri` into *out. MG_OK with a report (an ERROR report

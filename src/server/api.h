@@ -60,8 +60,6 @@ json_t *page_cursor(const char *created_at, const char *uuid);
  * to answer (400 malformed/unsupported, 403 outside the roots, 500) with
  * `why` set. */
 unsigned uri_check(const srv_ctx *ctx, const char *uri, char **path, const char **why);
-/* 1 when the URI names a remote model (s3://, hf://, http(s)://). */
-int uri_is_remote(const char *uri);
 
 /* ---- accepted scans (job.c) ---- */
 

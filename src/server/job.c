@@ -166,7 +166,7 @@ static int read_baseline(void *ctx, const store_scan *row)
  * approved: its baseline is the model's last ALLOWED scan, of any version. */
 static int load_baseline(const srv_ctx *ctx, const srv_job *job, const mg_evaluation *ev, baseline *b)
 {
-    int by_model = !uri_is_remote(job->model_uri) || strncmp(job->model_uri, "s3://", 5) == 0;
+    int by_model = !src_is_remote(job->model_uri) || strncmp(job->model_uri, "s3://", 5) == 0;
     const char *version = by_model ? NULL : field(ev, "model_version_uuid");
     int rc = store_scan_last_allowed(ctx->store, field(ev, "model_uuid"), version, read_baseline, b);
     if (rc == STORE_ENOTFOUND)
@@ -281,7 +281,7 @@ void job_run(const srv_ctx *ctx, srv_job *job)
      * puts in force meanwhile */
     const policy_ref *pol = policies_acquire(ctx->policies);
     scan_out so = {0, NULL};
-    mg_report *rep = uri_is_remote(job->model_uri) ? scan_remote(ctx, job, &so) : scan_local(ctx, job, &so);
+    mg_report *rep = src_is_remote(job->model_uri) ? scan_remote(ctx, job, &so) : scan_local(ctx, job, &so);
     finish(ctx, job, rep, policy_of(pol), &so, t0);
     policies_release(ctx->policies, pol);
     mg_report_free(rep);

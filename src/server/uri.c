@@ -196,12 +196,6 @@ static const char *remote_ok(const srv_ctx *ctx, const char *uri)
     return hub_url_ok(ctx, uri);
 }
 
-int uri_is_remote(const char *uri)
-{
-    return strncmp(uri, "s3://", 5) == 0 || strncmp(uri, "hf://", 5) == 0 || strncasecmp(uri, "https://", 8) == 0 ||
-           strncasecmp(uri, "http://", 7) == 0;
-}
-
 /* Bytes the URI may not contain whatever its kind. */
 static int has_control(const char *uri)
 {
@@ -219,7 +213,7 @@ unsigned uri_check(const srv_ctx *ctx, const char *uri, char **path, const char 
         *why = "model_uri is too long or contains control characters";
         return 400;
     }
-    if (uri_is_remote(uri)) {
+    if (src_is_remote(uri)) {
         *why = remote_ok(ctx, uri);
         return *why ? 400 : 0;
     }

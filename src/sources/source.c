@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -70,6 +71,12 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int src_is_remote(const char *uri)
+{
+    return strncmp(uri, "s3://", 5) == 0 || strncmp(uri, "hf://", 5) == 0 || strncasecmp(uri, "https://", 8) == 0 ||
+           strncasecmp(uri, "http://", 7) == 0;
 }
 
 int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err, size_t errlen)

@@ -56,6 +56,10 @@ typedef struct src_object {
 
 typedef struct src_remote src_remote;
 
+/* 1 when `uri` names a remote model (s3://, hf://, http(s)://): one of these
+ * sources decides about it; file:// and paths are local. */
+int src_is_remote(const char *uri);
+
 /* Opens the model a URI names (s3://bucket/prefix/, hf://ns/name[@rev],
  * https://huggingface.co/ns/name[/tree/rev]) and lists its files.
  * SRC_EINVAL for any other URI. On failure `err` says why in one sentence. */
