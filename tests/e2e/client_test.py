@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,23 +35,10 @@ LOAD_POLICY = "Detected No Arbitrary Code Execution At Model Load Time"
 sys.path.insert(0, os.path.dirname(CLIENT_PY))
 import modelgate_client as mgc  # noqa: E402
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from svclib import Checks, free_port  # noqa: E402
 
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok", name)
-    else:
-        failed += 1
-        print("FAIL", name, detail)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks()
 
 
 # the clients must talk to 127.0.0.1 directly, and take a token only where a check gives one
@@ -414,11 +400,10 @@ finally:
     if svc is not None:
         svc.stop()
     log = os.path.join(data, "serve.log")
-    if failed and os.path.exists(log):
+    if check.failed and os.path.exists(log):
         print("--- serve.log ---")
         print(open(log, errors="replace").read()[-4000:])
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(extra_root, ignore_errors=True)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(check.summary())

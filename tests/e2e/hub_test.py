@@ -35,17 +35,10 @@ PROBE = os.path.join(ROOT, "build", "test", "hub_probe")
 PY = "/usr/bin/python3"
 SRC_OK, SRC_EINVAL, SRC_ENOTFOUND, SRC_EDENIED, SRC_EUPSTREAM, SRC_ELIMIT = 0, -2, -3, -4, -5, -6
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from svclib import Checks  # noqa: E402
 
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok", name)
-    else:
-        failed += 1
-        print("FAIL", name, str(detail)[:2000])
+check = Checks()
 
 
 class StandIn:
@@ -589,8 +582,7 @@ def main():
         for h in hubs:
             h.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

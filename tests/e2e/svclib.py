@@ -28,7 +28,7 @@ class Checks:
             print("ok", name)
         else:
             self.failed += 1
-            print("FAIL", name, detail)
+            print("FAIL", name, str(detail)[:2000])
         return cond
 
     def summary(self):
