@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/baseline.h"
 #include "../common/stamp.h"
 #include "../sources/stage.h"
@@ -66,13 +67,6 @@ void job_unref(srv_job *job)
     free(job->path);
     free(job->report);
     free(job);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A report whose only file is the model itself, in status ERROR. */
@@ -255,7 +249,7 @@ static void finish(const srv_ctx *ctx, srv_job *job, mg_report *rep, const mg_po
 {
     char outcome[16] = "ERROR";
     int rc = rep ? judge_and_store(ctx, job, rep, policy, so, outcome) : STORE_ENOMEM;
-    double secs = now_s() - t0;
+    double secs = mono_now() - t0;
     if (rc != STORE_OK) {
         /* the row stays PENDING/RUNNING: the next start runs it again */
         fprintf(stderr, "modelgate: scan %s could not be stored (error %d)\n", job->uuid, rc);
@@ -270,7 +264,7 @@ static void finish(const srv_ctx *ctx, srv_job *job, mg_report *rep, const mg_po
 
 void job_run(const srv_ctx *ctx, srv_job *job)
 {
-    double t0 = now_s();
+    double t0 = mono_now();
     int attempts = 0;
     int rc = store_scan_start(ctx->store, job->uuid, &attempts);
     if (rc == STORE_ENOTFOUND)
@@ -293,7 +287,7 @@ int job_fail(const srv_ctx *ctx, srv_job *job, const char *message)
     scan_out so = {0, NULL};
     const policy_ref *pol = policies_acquire(ctx->policies);
     mg_report *rep = error_report(ctx, job->model_uri, message);
-    finish(ctx, job, rep, policy_of(pol), &so, now_s());
+    finish(ctx, job, rep, policy_of(pol), &so, mono_now());
     policies_release(ctx->policies, pol);
     mg_report_free(rep);
     return job->report ? 0 : -1;

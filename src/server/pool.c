@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "api.h"
 
 struct srv_pool {
@@ -46,21 +47,6 @@ struct srv_pool {
     pthread_t timer_thread;
     int timer_started;
 };
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static struct timespec mono_at(double t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    return ts;
-}
 
 /* ---- waiters (under mu) ---- */
 
@@ -311,12 +297,7 @@ unsigned pool_retry_after(srv_pool *p)
 
 static int init_sync(srv_pool *p)
 {
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_mutex_init(&p->mu, NULL) | pthread_cond_init(&p->work, NULL) | pthread_cond_init(&p->timer, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = pthread_mutex_init(&p->mu, NULL) | pthread_cond_init(&p->work, NULL) | mono_cond_init(&p->timer);
     return rc ? -1 : 0;
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/stamp.h"
 #include "api.h"
 
@@ -192,19 +193,7 @@ struct srv_rescan {
 /* Waits up to 50 ms, or until stopped; 1 when stopped. */
 static int nap(srv_rescan *r)
 {
-    struct timespec at;
-    clock_gettime(CLOCK_REALTIME, &at);
-    at.tv_nsec += 50 * 1000000L;
-    if (at.tv_nsec >= 1000000000L) {
-        at.tv_sec++;
-        at.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&r->mu);
-    if (!r->stop)
-        pthread_cond_timedwait(&r->cv, &r->mu, &at);
-    int stop = r->stop;
-    pthread_mutex_unlock(&r->mu);
-    return stop;
+    return mono_nap(&r->mu, &r->cv, &r->stop, 50);
 }
 
 /* Queues every stale model's re-scan and waits until all are done. */
@@ -263,7 +252,7 @@ int rescan_start(srv_rescan **out, const srv_ctx *ctx)
     r->ctx = ctx;
     r->requested = 1; /* the look at start */
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    mono_cond_init(&r->cv);
     if (pthread_create(&r->thread, NULL, rescan_main, r) != 0) {
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);
