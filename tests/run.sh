@@ -68,6 +68,7 @@ suite noise "$PY" tests/e2e/noise_test.py build/test/modelgate
 suite service "$PY" tests/e2e/service_test.py build/test/modelgate
 suite service_ops "$PY" tests/e2e/service_ops_test.py build/test/modelgate
 suite rescan "$PY" tests/e2e/rescan_test.py build/test/modelgate
+suite watch "$PY" tests/e2e/watch_test.py build/test/modelgate
 suite client "$PY" tests/e2e/client_test.py build/test/modelgate
 suite stage "$PY" tests/e2e/stage_test.py build/test/modelgate
 suite s3 "$PY" tests/e2e/s3_test.py build/test/modelgate

@@ -33,6 +33,7 @@ void help_serve(FILE *out)
 {
     fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--root DIR]... [--config FILE]\n"
                  "                       [--workers N] [--queue N] [--threads N]\n"
+                 "                       [--watch URI]... [--watch-interval S]\n"
                  "\n"
                  "Runs the scanner service (REST API: docs/rest.md). On first start, with no token in\n"
                  "the store, it creates an admin token and prints it once.\n"
@@ -44,22 +45,28 @@ void help_serve(FILE *out)
                  "                          default: the working directory)\n"
                  "  -c, --config FILE       YAML config file (default: $MODELGATE_CONFIG, else none);\n"
                  "                          keys: listen, data, roots, workers, queue, hub_endpoint,\n"
-                 "                          hub_token, s3_endpoint, s3_region, webhook_url\n"
+                 "                          hub_token, s3_endpoint, s3_region, webhook_url, watch,\n"
+                 "                          watch_interval\n"
                  "  -w, --workers N         scans run in parallel (default: number of cores)\n"
                  "  -q, --queue N           scans waiting beyond those; a full queue answers 429 (default 64)\n"
                  "  -j, --threads N         HTTP worker threads (default: number of cores, at least 2)\n"
+                 "  -W, --watch URI         scan this model (a folder under a root, or s3://BUCKET/PREFIX/)\n"
+                 "                          again whenever its files change: size, mtime, ctime or ETag\n"
+                 "                          (repeatable; checked at start like a scan's model_uri)\n"
+                 "  -i, --watch-interval S  seconds between two looks at the watched models (default 60)\n"
                  "\n"
                  "environment: MODELGATE_LISTEN, MODELGATE_DATA, MODELGATE_ROOTS (colon-separated),\n"
                  "MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_HUB_ENDPOINT, MODELGATE_HUB_TOKEN,\n"
-                 "MODELGATE_CONFIG.\n");
+                 "MODELGATE_WATCH (separated by blanks), MODELGATE_WATCH_INTERVAL, MODELGATE_CONFIG.\n");
 }
 
 /* The flags as given, applied last. */
 typedef struct serve_flags {
     const char *config;
-    const char *keys[CONFIG_MAX_ROOTS + 8], *values[CONFIG_MAX_ROOTS + 8]; /* in order; roots repeat */
+    /* in order; roots and watch repeat */
+    const char *keys[CONFIG_MAX_ROOTS + CONFIG_MAX_WATCH + 8], *values[CONFIG_MAX_ROOTS + CONFIG_MAX_WATCH + 8];
     size_t n;
-    int roots_given;
+    int roots_given, watch_given;
     unsigned threads;
 } serve_flags;
 
@@ -70,10 +77,15 @@ static int serve_usage(const char *msg, const char *arg)
     return -1;
 }
 
+static int repeats(const char *key)
+{
+    return strcmp(key, "roots") == 0 || strcmp(key, "watch") == 0;
+}
+
 static int flag_value(serve_flags *f, const char *key, const char *value)
 {
     for (size_t i = 0; i < f->n; i++) {
-        if (strcmp(f->keys[i], key) == 0 && strcmp(key, "roots") != 0) {
+        if (strcmp(f->keys[i], key) == 0 && !repeats(key)) {
             f->values[i] = value; /* the last one wins */
             return 0;
         }
@@ -106,6 +118,8 @@ static int parse_args(int argc, char **argv, serve_flags *f)
         {"workers", required_argument, 0, 'w'},
         {"queue", required_argument, 0, 'q'},
         {"threads", required_argument, 0, 'j'},
+        {"watch", required_argument, 0, 'W'},
+        {"watch-interval", required_argument, 0, 'i'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -114,7 +128,7 @@ static int parse_args(int argc, char **argv, serve_flags *f)
     f->threads = cores > 2 && cores < 64 ? (unsigned)cores : 2;
     int c, rc = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:W:i:h", opts, NULL)) != -1) {
         if (c == 'h') {
             help_serve(stdout);
             return 1;
@@ -124,9 +138,12 @@ static int parse_args(int argc, char **argv, serve_flags *f)
                           : c == 'r' ? "roots"
                           : c == 'w' ? "workers"
                           : c == 'q' ? "queue"
+                          : c == 'W' ? "watch"
+                          : c == 'i' ? "watch_interval"
                                      : NULL;
         if (key) {
             f->roots_given |= c == 'r';
+            f->watch_given |= c == 'W';
             rc = flag_value(f, key, optarg);
         } else if (c == 'c') {
             f->config = optarg;
@@ -158,9 +175,16 @@ static int build_config(const serve_flags *f, serve_config *cfg)
     }
     if (f->roots_given)
         config_clear_roots(cfg);
+    if (f->watch_given)
+        config_clear_watch(cfg);
     for (size_t i = 0; i < f->n; i++) {
         if (config_set(cfg, f->keys[i], f->values[i], err, sizeof err) != 0) {
-            fprintf(stderr, "modelgate serve: --%s: %s\n", strcmp(f->keys[i], "roots") == 0 ? "root" : f->keys[i], err);
+            const char *k = f->keys[i];
+            fprintf(stderr, "modelgate serve: --%s: %s\n",
+                    strcmp(k, "roots") == 0            ? "root"
+                    : strcmp(k, "watch_interval") == 0 ? "watch-interval"
+                                                       : k,
+                    err);
             return -1;
         }
     }
@@ -279,6 +303,8 @@ static int serve(const serve_config *cfg, srv_ctx *ctx, unsigned threads, const 
     http_quiesce(h);
     rescan_stop(ctx->rescan);
     ctx->rescan = NULL;
+    watch_free(ctx->watch);
+    ctx->watch = NULL;
     pool_stop(ctx->pool);
     http_stop(h);
     return 0;
@@ -299,10 +325,13 @@ static int start_pool(srv_ctx *ctx, const serve_config *cfg)
     if (requeued || failed)
         printf("modelgate: %zu unfinished scan%s queued again, %zu stored as ERROR\n", requeued,
                requeued == 1 ? "" : "s", failed);
-    if (rescan_start(&ctx->rescan, ctx) != MG_OK) {
-        fprintf(stderr, "modelgate serve: cannot start the re-evaluation thread\n");
+    if (rescan_start(&ctx->rescan, ctx) != MG_OK || watch_start(ctx->watch) != MG_OK) {
+        fprintf(stderr, "modelgate serve: cannot start the re-evaluation or watch thread\n");
         return -1;
     }
+    if (cfg->nwatch)
+        printf("modelgate: watching %zu model%s, every %u s\n", cfg->nwatch, cfg->nwatch == 1 ? "" : "s",
+               cfg->watch_interval);
     return 0;
 }
 
@@ -332,10 +361,16 @@ static int run(const serve_config *cfg, char **roots, unsigned threads, const si
         fprintf(stderr, "modelgate serve: policies: %s\n", err);
         goto out;
     }
+    /* a watched URI is checked before anything runs: a typo stops the start */
+    if (watch_new(&ctx.watch, &ctx, cfg->watch, cfg->nwatch, cfg->watch_interval, err, sizeof err) != 0) {
+        fprintf(stderr, "modelgate serve: %s\n", err);
+        goto out;
+    }
     if (start_pool(&ctx, cfg) == 0)
         code = serve(cfg, &ctx, threads, sigs);
 out:
     rescan_stop(ctx.rescan);
+    watch_free(ctx.watch);
     if (ctx.pool)
         pool_stop(ctx.pool);
     pool_free(ctx.pool);

@@ -5,7 +5,7 @@
  * from a later layer replaces the whole list).
  *
  * The file is read with libyaml's event parser: a mapping of known keys to
- * scalars, and `roots` to a list of scalars. Anything else (an unknown key,
+ * scalars, and `roots` and `watch` to lists of scalars. Anything else (an unknown key,
  * a duplicate, a nested mapping, an alias) is an error naming the line: a
  * typo in a security setting must not be silently ignored.
  */
@@ -35,6 +35,7 @@ int config_defaults(serve_config *c)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = cores > 0 && cores < 64 ? (unsigned)cores : 2;
     c->queue = 64;
+    c->watch_interval = 60;
     return set_str(&c->listen, "127.0.0.1:8080") | set_str(&c->data, "./var") |
            set_str(&c->hub_endpoint, "https://huggingface.co");
 }
@@ -46,9 +47,17 @@ void config_clear_roots(serve_config *c)
     c->nroots = 0;
 }
 
+void config_clear_watch(serve_config *c)
+{
+    for (size_t i = 0; i < c->nwatch; i++)
+        free(c->watch[i]);
+    c->nwatch = 0;
+}
+
 void config_free(serve_config *c)
 {
     config_clear_roots(c);
+    config_clear_watch(c);
     char **strs[] = {&c->listen,      &c->data,      &c->hub_endpoint, &c->hub_token,
                      &c->s3_endpoint, &c->s3_region, &c->webhook_url};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
@@ -91,6 +100,19 @@ static int add_root(serve_config *c, const char *value, char *err, size_t errlen
     return c->roots[c->nroots] ? (c->nroots++, 0) : -1;
 }
 
+/* Checked like a scan's model_uri when the service starts (watch.c). */
+static int add_watch(serve_config *c, const char *value, char *err, size_t errlen)
+{
+    if (!*value)
+        return 0;
+    if (c->nwatch == CONFIG_MAX_WATCH) {
+        snprintf(err, errlen, "more than %d watched models", CONFIG_MAX_WATCH);
+        return -1;
+    }
+    c->watch[c->nwatch] = strdup(value);
+    return c->watch[c->nwatch] ? (c->nwatch++, 0) : -1;
+}
+
 int config_set(serve_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
     err[0] = 0;
@@ -119,6 +141,10 @@ int config_set(serve_config *c, const char *key, const char *value, char *err, s
         rc = set_str(&c->s3_region, value);
     else if (strcmp(key, "webhook_url") == 0)
         rc = set_url(&c->webhook_url, key, value, err, errlen);
+    else if (strcmp(key, "watch") == 0)
+        rc = add_watch(c, value, err, errlen);
+    else if (strcmp(key, "watch_interval") == 0)
+        rc = set_uint(&c->watch_interval, key, value, CONFIG_WATCH_INTERVAL_MAX, err, errlen);
     else {
         snprintf(err, errlen, "unknown key '%s'", key);
         return -1;
@@ -153,16 +179,20 @@ static int fail_at(yaml_walk *w, const yaml_event_t *ev, const char *what)
     return -1;
 }
 
-/* The list of roots after "roots:" (a single scalar is one root). */
-static int read_roots(yaml_walk *w, serve_config *c, yaml_event_t *first)
+/* The list after "roots:" or "watch:" (a single scalar is one entry). */
+static int read_list(yaml_walk *w, serve_config *c, const char *key, yaml_event_t *first)
 {
     char msg[200];
-    config_clear_roots(c);
+    const char *shape = strcmp(key, "roots") == 0 ? "roots must be a list of folders"
+                                                  : "watch must be a list of model URIs (folders or s3:// prefixes)";
+    if (strcmp(key, "roots") == 0)
+        config_clear_roots(c);
+    else
+        config_clear_watch(c);
     if (first->type == YAML_SCALAR_EVENT)
-        return config_set(c, "roots", (const char *)first->data.scalar.value, msg, sizeof msg) ? fail_at(w, first, msg)
-                                                                                               : 0;
+        return config_set(c, key, (const char *)first->data.scalar.value, msg, sizeof msg) ? fail_at(w, first, msg) : 0;
     if (first->type != YAML_SEQUENCE_START_EVENT)
-        return fail_at(w, first, "roots must be a list of folders");
+        return fail_at(w, first, shape);
     for (;;) {
         yaml_event_t ev;
         if (next_event(w, &ev) != 0)
@@ -173,8 +203,8 @@ static int read_roots(yaml_walk *w, serve_config *c, yaml_event_t *first)
             return 0;
         }
         if (ev.type != YAML_SCALAR_EVENT)
-            rc = fail_at(w, &ev, "roots must be a list of folders");
-        else if (config_set(c, "roots", (const char *)ev.data.scalar.value, msg, sizeof msg) != 0)
+            rc = fail_at(w, &ev, shape);
+        else if (config_set(c, key, (const char *)ev.data.scalar.value, msg, sizeof msg) != 0)
             rc = fail_at(w, &ev, msg);
         yaml_event_delete(&ev);
         if (rc)
@@ -185,8 +215,9 @@ static int read_roots(yaml_walk *w, serve_config *c, yaml_event_t *first)
 /* One "key: value" of the top mapping; `key` is the key's event. */
 static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, unsigned *seen)
 {
-    static const char *const keys[] = {"listen",       "data",      "roots",       "workers",   "queue",
-                                       "hub_endpoint", "hub_token", "s3_endpoint", "s3_region", "webhook_url"};
+    static const char *const keys[] = {"listen",    "data",         "roots",     "workers",
+                                       "queue",     "hub_endpoint", "hub_token", "s3_endpoint",
+                                       "s3_region", "webhook_url",  "watch",     "watch_interval"};
     const char *k = (const char *)key->data.scalar.value;
     size_t i = 0;
     while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0)
@@ -195,7 +226,7 @@ static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, un
     if (i == sizeof keys / sizeof keys[0]) {
         snprintf(msg, sizeof msg,
                  "unknown key '%.60s' (known: listen, data, roots, workers, queue, hub_endpoint, "
-                 "hub_token, s3_endpoint, s3_region, webhook_url)",
+                 "hub_token, s3_endpoint, s3_region, webhook_url, watch, watch_interval)",
                  k);
         return fail_at(w, key, msg);
     }
@@ -208,8 +239,8 @@ static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, un
     if (next_event(w, &ev) != 0)
         return -1;
     int rc;
-    if (strcmp(k, "roots") == 0)
-        rc = read_roots(w, c, &ev);
+    if (strcmp(k, "roots") == 0 || strcmp(k, "watch") == 0)
+        rc = read_list(w, c, k, &ev);
     else if (ev.type != YAML_SCALAR_EVENT)
         rc = fail_at(w, &ev, "expected a single value");
     else
@@ -289,6 +320,31 @@ static int env_roots(serve_config *c, const char *value, char *err, size_t errle
     return rc;
 }
 
+/* MODELGATE_WATCH: URIs separated by blanks (a URI has none: a local path
+ * with a blank is given in the config file or with --watch). */
+static int env_watch(serve_config *c, const char *value, char *err, size_t errlen)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return -1;
+    config_clear_watch(c);
+    int rc = 0;
+    char *p = copy;
+    while (rc == 0 && *p) {
+        p += strspn(p, " \t\n\r\f\v");
+        size_t n = strcspn(p, " \t\n\r\f\v");
+        if (!n)
+            break;
+        char save = p[n];
+        p[n] = 0;
+        rc = config_set(c, "watch", p, err, errlen);
+        p[n] = save;
+        p += n;
+    }
+    free(copy);
+    return rc;
+}
+
 int config_load_env(serve_config *c, char *err, size_t errlen)
 {
     static const char *const vars[][2] = {
@@ -298,8 +354,9 @@ int config_load_env(serve_config *c, char *err, size_t errlen)
         {"MODELGATE_QUEUE", "queue"},
         {"MODELGATE_HUB_ENDPOINT", "hub_endpoint"},
         {"MODELGATE_HUB_TOKEN", "hub_token"},
+        {"MODELGATE_WATCH_INTERVAL", "watch_interval"},
     };
-    char msg[200];
+    char msg[200] = "";
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i][0]);
         if (v && config_set(c, vars[i][1], v, msg, sizeof msg) != 0) {
@@ -310,6 +367,11 @@ int config_load_env(serve_config *c, char *err, size_t errlen)
     const char *roots = getenv("MODELGATE_ROOTS");
     if (roots && env_roots(c, roots, msg, sizeof msg) != 0) {
         snprintf(err, errlen, "MODELGATE_ROOTS: %s", msg);
+        return -1;
+    }
+    const char *watch = getenv("MODELGATE_WATCH");
+    if (watch && env_watch(c, watch, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "MODELGATE_WATCH: %s", msg[0] ? msg : "out of memory");
         return -1;
     }
     return 0;

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-enum { CONFIG_MAX_ROOTS = 64, CONFIG_MAX_FILE = 1 << 20 };
+enum { CONFIG_MAX_ROOTS = 64, CONFIG_MAX_WATCH = 256, CONFIG_MAX_FILE = 1 << 20, CONFIG_WATCH_INTERVAL_MAX = 86400 };
 
 typedef struct serve_config {
     char *listen, *data;
@@ -17,26 +17,32 @@ typedef struct serve_config {
     unsigned workers, queue;
     char *hub_endpoint, *hub_token;
     char *s3_endpoint, *s3_region;
-    char *webhook_url; /* POSTed to when a re-evaluation changes a verdict (rescan.c) */
+    char *webhook_url;             /* POSTed to when a re-evaluation changes a verdict (rescan.c) */
+    char *watch[CONFIG_MAX_WATCH]; /* model URIs re-scanned when their files change (watch.c) */
+    size_t nwatch;
+    unsigned watch_interval; /* seconds between two looks at the watched models */
 } serve_config;
 
 /* Fills the defaults (listen 127.0.0.1:8080, data ./var, workers = cores,
- * queue 64, hub https://huggingface.co; no roots: the caller falls back to
- * the working directory). */
+ * queue 64, hub https://huggingface.co, watch interval 60 s; no roots: the
+ * caller falls back to the working directory; nothing watched). */
 int config_defaults(serve_config *c);
 void config_free(serve_config *c);
 
 /* Sets one key ("listen", "workers", ...) from text, checking its value.
- * "roots" takes one root (config_clear_roots first to replace the list).
- * -1 with `err` set when the key is unknown or the value bad. */
+ * "roots" and "watch" take one entry (config_clear_roots / _watch first to
+ * replace the list). -1 with `err` set when the key is unknown or the value
+ * bad. */
 int config_set(serve_config *c, const char *key, const char *value, char *err, size_t errlen);
 void config_clear_roots(serve_config *c);
+void config_clear_watch(serve_config *c);
 
-/* Applies a YAML config file (a mapping of the keys above; roots is a
- * list). Errors name the file and line. */
+/* Applies a YAML config file (a mapping of the keys above; roots and watch
+ * are lists). Errors name the file and line. */
 int config_load_file(serve_config *c, const char *path, char *err, size_t errlen);
 /* Applies MODELGATE_LISTEN, _DATA, _ROOTS (colon-separated), _WORKERS,
- * _QUEUE, _HUB_ENDPOINT, _HUB_TOKEN. Errors name the variable. */
+ * _QUEUE, _HUB_ENDPOINT, _HUB_TOKEN, _WATCH (whitespace-separated),
+ * _WATCH_INTERVAL. Errors name the variable. */
 int config_load_env(serve_config *c, char *err, size_t errlen);
 
 #endif

@@ -2,7 +2,7 @@
  * metrics.c - GET /metrics: the service's counters in the Prometheus text
  * exposition format (version 0.0.4): scans by outcome, bytes read, scan
  * durations as a histogram, queue depth and capacity, HTTP answers by
- * status, verdict changes.
+ * status, verdict changes, scans of watched models.
  *
  * Counters are lock-free atomics bumped by the scan workers and the HTTP
  * threads; they count since the process started, as Prometheus expects
@@ -27,6 +27,7 @@ struct srv_metrics {
     atomic_uint_least64_t duration_us, duration_count;
     atomic_uint_least64_t http[NSTATUS];
     atomic_uint_least64_t verdict_changes;
+    atomic_uint_least64_t watch_rescans;
 };
 
 int metrics_new(srv_metrics **out)
@@ -63,6 +64,11 @@ void metrics_http(srv_metrics *m, unsigned status)
 void metrics_verdict_changed(srv_metrics *m)
 {
     atomic_fetch_add(&m->verdict_changes, 1);
+}
+
+void metrics_watch_rescan(srv_metrics *m)
+{
+    atomic_fetch_add(&m->watch_rescans, 1);
 }
 
 typedef unsigned long long ull;
@@ -115,6 +121,10 @@ static void render_service(FILE *f, srv_metrics *m, srv_pool *pool)
             "# HELP modelgate_verdict_changes_total Stored model versions whose verdict changed on re-evaluation.\n"
             "# TYPE modelgate_verdict_changes_total counter\nmodelgate_verdict_changes_total %llu\n",
             (ull)atomic_load(&m->verdict_changes));
+    fprintf(f,
+            "# HELP modelgate_watch_rescans_total Scans of watched models queued because their files changed "
+            "(or at start).\n# TYPE modelgate_watch_rescans_total counter\nmodelgate_watch_rescans_total %llu\n",
+            (ull)atomic_load(&m->watch_rescans));
 }
 
 void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)

@@ -58,6 +58,7 @@ typedef struct srv_ctx {
     const src_config *src;     /* remote sources: hub and S3 endpoints, credentials */
     const char *webhook_url;   /* POSTed when a re-evaluated verdict changes; NULL: none */
     struct srv_rescan *rescan; /* the re-evaluation thread; NULL offline */
+    struct srv_watch *watch;   /* the watcher of changed models (watch.c); NULL when nothing is watched */
 } srv_ctx;
 
 /* One request as the handlers see it. `arg` looks up a query argument. */
@@ -140,6 +141,8 @@ void metrics_free(srv_metrics *m);
 /* A stored model version's verdict changed (re-evaluation after a rules or
  * policy change): counted in modelgate_verdict_changes_total. */
 void metrics_verdict_changed(srv_metrics *m);
+/* The watcher queued a scan of a watched model (modelgate_watch_rescans_total). */
+void metrics_watch_rescan(srv_metrics *m);
 
 /* ---- re-evaluation after a rules or policy change (rescan.c) ---- */
 
@@ -153,6 +156,24 @@ int rescan_start(srv_rescan **out, const srv_ctx *ctx);
 void rescan_request(srv_rescan *r);
 /* Stops the thread (call before pool_stop) and frees it. */
 void rescan_stop(srv_rescan *r);
+
+/* ---- watched models (watch.c) ---- */
+
+typedef struct srv_watch srv_watch;
+/* Checks each of `uris` like a scan's model_uri, and only a local folder or
+ * file under a root, or an s3:// prefix, may be watched; -1 with `err`
+ * naming the first bad URI. *out stays NULL when n is 0. Nothing runs
+ * before watch_start (NULL is fine). `ctx` and its pool are borrowed for
+ * the watcher's life. */
+int watch_new(srv_watch **out, const srv_ctx *ctx, char *const *uris, size_t n, unsigned interval_s, char *err,
+              size_t errlen);
+/* Starts the thread that lists every watched model each interval and
+ * queues a scan of one whose listing changed, on the pool's background
+ * queue (so a changed verdict is reported as re-evaluations are). */
+int watch_start(srv_watch *w);
+/* Stops the thread (call before pool_stop) and frees the watcher; NULL is
+ * fine. A scan it queued stays PENDING in the store if not yet run. */
+void watch_free(srv_watch *w);
 
 /* `modelgate rescan`: the same re-evaluation, in this thread, without a
  * pool. `changed` is called for each model whose verdict changed. Returns 0
