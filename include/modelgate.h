@@ -291,6 +291,11 @@ typedef struct mg_evaluation mg_evaluation;
 
 /* Judges a report against a policy set. The evaluation borrows file names
  * from the report: free it before the report. */
+/* Whether the policy refuses model NS/NAME by its name alone (denied_orgs,
+ * denied_models, where that policy blocks): 1 with `why` set to "<policy
+ * name>: <sentence>", else 0. Lets a gateway refuse before it reads a byte. */
+int mg_policy_denies(const mg_policy *p, const char *ns, const char *name, char *why, size_t n);
+
 int mg_evaluate(mg_evaluation **out, const mg_report *report, const mg_policy *policy, const mg_model_info *info);
 void mg_evaluation_free(mg_evaluation *ev);
 const char *mg_evaluation_outcome(const mg_evaluation *ev); /* ALLOWED, BLOCKED, ERROR */

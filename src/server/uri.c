@@ -133,24 +133,43 @@ static int rev_ok(const char *r)
     return n >= 1 && n <= 255 && r[0] != '/' && segments_ok(r);
 }
 
-/* "NS/NAME" followed by nothing, "@REV" (hf) or "/..." (https). */
+/* The length of a leading `datasets` or `spaces` segment (the repository
+ * type, as on the Hub), else 0. */
+static size_t hub_type_len(const char *p)
+{
+    size_t n = strcspn(p, "/@");
+    return (n == 8 && strncmp(p, "datasets", 8) == 0) || (n == 6 && strncmp(p, "spaces", 6) == 0) ? n : 0;
+}
+
+/* [datasets/|spaces/]NS/NAME, or a model's legacy one-segment NAME, followed
+ * by nothing, "@REV" (hf) or "/..." (https: src/sources/hub.c then tells
+ * NAME/tree/REV from NS/NAME/tree/REV by counting segments). */
 static const char *hub_repo_ok(const char *p, int allow_at, int allow_rest)
 {
-    size_t ns = strcspn(p, "/");
-    if ((ns == 8 && strncmp(p, "datasets", 8) == 0) || (ns == 6 && strncmp(p, "spaces", 6) == 0))
-        return "only model repositories are supported (not datasets or spaces)";
-    if (!hub_part_ok(p, ns) || p[ns] != '/')
-        return "hub model URIs name a repository as NS/NAME";
-    const char *nm = p + ns + 1;
-    size_t nl = strcspn(nm, "/@");
-    if (!hub_part_ok(nm, nl))
-        return "hub model URIs name a repository as NS/NAME";
-    const char *rest = nm + nl;
+    static const char shape[] = "hub URIs name a repository as NS/NAME, datasets/NS/NAME or spaces/NS/NAME "
+                                "(a model also as NAME)";
+    size_t tl = hub_type_len(p);
+    if (tl && p[tl] != '/')
+        return shape; /* hf://datasets, hf://spaces@main: a type without a repository */
+    const char *q = tl ? p + tl + 1 : p;
+    size_t first = strcspn(q, "/@");
+    if (!hub_part_ok(q, first))
+        return shape;
+    const char *rest = q + first;
+    if (*rest == '/' && (tl || !allow_rest)) { /* the NAME of NS/NAME */
+        const char *nm = rest + 1;
+        size_t nl = strcspn(nm, "/@");
+        if (!hub_part_ok(nm, nl))
+            return shape;
+        rest = nm + nl;
+    } else if (tl) {
+        return shape; /* a dataset or space always has a namespace */
+    }
     if (*rest == '@' && allow_at)
         return rev_ok(rest + 1) ? NULL : "hf:// revision after @ must be 1-255 printable characters without blanks";
     if (*rest == '/' && allow_rest)
         return segments_ok(rest + 1) ? NULL : "hub model URI path may not contain . or .. segments";
-    return *rest ? "hub model URI has unexpected text after NS/NAME" : NULL;
+    return *rest ? "hub model URI has unexpected text after the repository" : NULL;
 }
 
 /* Length of "scheme://authority" of an http(s) URL; 0 when malformed

@@ -1,24 +1,33 @@
 /*
- * hub.c - the Hugging Face hub back-end: hf://NS/NAME[@REV] and
- * <hub endpoint>/NS/NAME[/tree/REV]. Model repositories only: datasets and
- * spaces are refused with a message. Every request goes to the configured
- * endpoint (src_config.hub_endpoint); a URI never names a host of its own,
- * so an https:// URI on any other host is refused (SSRF).
+ * hub.c - the Hugging Face hub back-end: model, dataset and space
+ * repositories, named the way the Hub's own clients name them:
+ *   hf://NS/NAME[@REV]            a model (hf://NAME: a legacy one-segment id)
+ *   hf://datasets/NS/NAME[@REV]   a dataset; hf://spaces/NS/NAME a space
+ *   <hub endpoint>/[datasets/|spaces/]NS/NAME[/tree/REV]  (models: also NAME)
+ * Models, datasets and spaces share one path space on the Hub: a first
+ * segment `datasets` or `spaces` always means that type (so a dataset or
+ * space needs NS/NAME, and no model can be called `datasets` or `spaces`
+ * with one segment; hub-and-s3.md section 8). Every request goes to the
+ * configured endpoint (src_config.hub_endpoint); a URI never names a host of
+ * its own, so an https:// URI on any other host is refused (SSRF).
  *
  * The protocol is the one the Hub's download clients use (notes with the
- * quirks: ../shared/design/hub-and-s3.md):
- *   1. GET /api/models/NS/NAME/revision/REV?expand=sha -> {"sha": 40-hex}.
+ * quirks: ../shared/design/hub-and-s3.md). TYPE is models, datasets or
+ * spaces; REPO is NS/NAME (or NAME); file URLs of datasets and spaces start
+ * with datasets/ or spaces/, a model's with nothing:
+ *   1. GET /api/TYPE/REPO/revision/REV?expand=sha -> {"sha": 40-hex}.
  *      The branch, tag or sha becomes one commit and everything after is
  *      read at that commit, so the files judged are those of one version
  *      even if the branch moves meanwhile.
- *   2. GET /api/models/NS/NAME/tree/SHA?recursive=true&expand=false -> a JSON
+ *   2. GET /api/TYPE/REPO/tree/SHA?recursive=true&expand=false -> a JSON
  *      array of {type, path, size, oid, lfs?: {oid: sha256, size}}, paged by
  *      `Link: <absolute url>; rel="next"`. A next page is only fetched from
  *      the endpoint's own origin and this repo's tree path.
- *   3. GET /NS/NAME/resolve/SHA/PATH with a Range -> 206, or for LFS files a
- *      302 to a CDN on another host. Redirects are followed here, not by
- *      libcurl: at most three, http(s) only, never https -> http, and the
- *      token is only ever sent to the endpoint's origin, not to the CDN.
+ *   3. GET /[datasets/|spaces/]REPO/resolve/SHA/PATH with a Range -> 206, or
+ *      for LFS files a 302 to a CDN on another host. Redirects are followed
+ *      here, not by libcurl: at most three, http(s) only, never https ->
+ *      http, and the token is only ever sent to the endpoint's origin, not
+ *      to the CDN.
  * Error answers carry X-Error-Code / X-Error-Message (RepoNotFound,
  * RevisionNotFound, EntryNotFound): 401/403 -> SRC_EDENIED, 404 ->
  * SRC_ENOTFOUND, anything else (5xx, timeouts, bad JSON) -> SRC_EUPSTREAM,
@@ -52,13 +61,30 @@ typedef struct hub_origin {
     char *scheme, *host, *port; /* curl_free'd */
 } hub_origin;
 
+/* A repository type: its API path segment and the prefix of its file URLs
+ * (hub-and-s3.md section 2). A model's file URLs have no prefix. */
+typedef struct hub_kind {
+    const char *type;  /* "model", "dataset", "space": src_repo_type() */
+    const char *api;   /* /api/{api}/REPO/... */
+    const char *files; /* /{files}REPO/resolve/... */
+} hub_kind;
+
+static const hub_kind hub_kinds[] = {
+    {"model", "models", ""},
+    {"dataset", "datasets", "datasets/"},
+    {"space", "spaces", "spaces/"},
+};
+
 /* Read-only after src_hub_open: reads run in parallel on one remote. */
 typedef struct hub {
-    char *base;      /* endpoint URL without trailing '/' */
-    char *base_path; /* its path without trailing '/' ("" at the root) */
-    char *auth;      /* "Authorization: Bearer T", or NULL */
-    char *tree_path; /* base_path + "/api/models/NS/NAME/tree/": where next pages may live */
-    hub_origin home; /* the endpoint's origin: the only one that gets the token */
+    char *base;           /* endpoint URL without trailing '/' */
+    char *base_path;      /* its path without trailing '/' ("" at the root) */
+    char *auth;           /* "Authorization: Bearer T", or NULL */
+    const hub_kind *kind; /* model, dataset or space */
+    char *repo;           /* "NS/NAME", or "NAME" for a legacy model id: goes into URL paths as is */
+    char *label;          /* the repo as messages name it: "acme/x", "datasets/acme/x" */
+    char *tree_path;      /* base_path + "/api/TYPE/REPO/tree/": where next pages may live */
+    hub_origin home;      /* the endpoint's origin: the only one that gets the token */
 } hub;
 
 static char *hub_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -245,8 +271,58 @@ static void clean_message(const char *in, char *out, size_t outlen)
 
 /* ---- URIs ---- */
 
+enum { HUB_SEGS = 5 }; /* the most a repo URL has: datasets/NS/NAME/tree/REV */
+
+/* A URI's path cut at '/': each segment non-empty (no leading '/', no
+ * "//"), one trailing '/' dropped. */
+typedef struct hub_segs {
+    const char *p[HUB_SEGS];
+    size_t n[HUB_SEGS];
+    size_t count;
+} hub_segs;
+
+static int split_segs(const char *s, size_t n, hub_segs *g)
+{
+    memset(g, 0, sizeof *g);
+    if (n && s[n - 1] == '/')
+        n--;
+    if (n && s[n - 1] == '/') /* the loop below would not see this last, empty segment */
+        return -1;
+    for (size_t off = 0; off < n;) {
+        const char *slash = memchr(s + off, '/', n - off);
+        size_t len = slash ? (size_t)(slash - (s + off)) : n - off;
+        if (len == 0 || g->count == HUB_SEGS)
+            return -1;
+        g->p[g->count] = s + off;
+        g->n[g->count++] = len;
+        off += len + 1; /* past the '/'; a final segment ends at n */
+    }
+    return g->count ? 0 : -1;
+}
+
+static int seg_is(const hub_segs *g, size_t i, const char *word)
+{
+    return i < g->count && g->n[i] == strlen(word) && memcmp(g->p[i], word, g->n[i]) == 0;
+}
+
+/* The type the first segment names, which is then dropped: `datasets` and
+ * `spaces` always mean that type, as on the Hub; anything else is a model. */
+static const hub_kind *take_kind(hub_segs *g)
+{
+    for (size_t k = 1; k < sizeof hub_kinds / sizeof hub_kinds[0]; k++) {
+        if (!seg_is(g, 0, hub_kinds[k].api))
+            continue;
+        memmove(g->p, g->p + 1, (HUB_SEGS - 1) * sizeof g->p[0]);
+        memmove(g->n, g->n + 1, (HUB_SEGS - 1) * sizeof g->n[0]);
+        g->count--;
+        return &hub_kinds[k];
+    }
+    return &hub_kinds[0];
+}
+
 typedef struct hub_ref {
-    char *ns, *name, *rev;
+    const hub_kind *kind;
+    char *ns, *name, *rev; /* ns is "" for a legacy one-segment model id */
 } hub_ref;
 
 static void ref_free(hub_ref *f)
@@ -256,28 +332,35 @@ static void ref_free(hub_ref *f)
     free(f->rev);
 }
 
-/* "NS/NAME" (one trailing '/' allowed) into f->ns and f->name. */
-static int split_repo(const char *s, size_t n, hub_ref *f, const char *uri, char *err, size_t errlen)
+/* The repo from segments [0, n): NAME (models only) or NS/NAME. */
+static int set_repo(hub_ref *f, const hub_segs *g, size_t n)
 {
-    if (n && s[n - 1] == '/')
-        n--;
-    const char *slash = memchr(s, '/', n);
-    if (slash && ((size_t)(slash - s) == 8 && strncmp(s, "datasets", 8) == 0)) {
-        snprintf(err, errlen, "%s: only model repositories are supported (not datasets)", uri);
+    const char *ns = n == 2 ? g->p[0] : "";
+    size_t nl = n == 2 ? g->n[0] : 0;
+    if ((n != 1 && n != 2) || (n == 1 && f->kind != &hub_kinds[0]) || (n == 2 && !name_ok(ns, nl)) ||
+        !name_ok(g->p[n - 1], g->n[n - 1]))
         return SRC_EINVAL;
-    }
-    if (slash && ((size_t)(slash - s) == 6 && strncmp(s, "spaces", 6) == 0)) {
-        snprintf(err, errlen, "%s: only model repositories are supported (not spaces)", uri);
-        return SRC_EINVAL;
-    }
-    size_t nl = slash ? (size_t)(slash - s) : 0;
-    if (!slash || !name_ok(s, nl) || !name_ok(slash + 1, n - nl - 1)) {
-        snprintf(err, errlen, "%s: expected a repository NAMESPACE/NAME of letters, digits, '.', '_' and '-'", uri);
-        return SRC_EINVAL;
-    }
-    f->ns = strndup(s, nl);
-    f->name = strndup(slash + 1, n - nl - 1);
+    f->ns = strndup(ns, nl);
+    f->name = strndup(g->p[n - 1], g->n[n - 1]);
     return f->ns && f->name ? SRC_OK : SRC_ENOMEM;
+}
+
+/* The message for a repo that is not well-formed, with the shape its type
+ * needs: `shape` is "hf://" or "ENDPOINT/", `tail` what may follow the
+ * repo, `note` a last hint or "". */
+static void repo_error(const hub_ref *f, const char *uri, const char *shape, const char *tail, const char *note,
+                       char *err, size_t errlen)
+{
+    if (f->kind == &hub_kinds[0])
+        snprintf(err, errlen,
+                 "%s: expected %sNAMESPACE/NAME%s or %sNAME%s (a legacy model id), names of letters, digits, '.', "
+                 "'_' and '-'%s",
+                 uri, shape, tail, shape, tail, note);
+    else
+        snprintf(err, errlen,
+                 "%s: expected %s%s/NAMESPACE/NAME%s, names of letters, digits, '.', '_' and '-' (a %s always has "
+                 "a namespace, and no model is named `%s`)%s",
+                 uri, shape, f->kind->api, tail, f->kind->type, f->kind->api, note);
 }
 
 static int set_rev(hub_ref *f, const char *rev, size_t n, const char *uri, char *err, size_t errlen)
@@ -290,18 +373,60 @@ static int set_rev(hub_ref *f, const char *rev, size_t n, const char *uri, char 
     return f->rev ? SRC_OK : SRC_ENOMEM;
 }
 
-/* hf://NS/NAME[@REV] */
+/* hf://[datasets/|spaces/]NS/NAME[@REV] or hf://NAME[@REV]: '@' to the end
+ * is the revision, so a revision may hold '/' (refs/pr/1). */
 static int parse_hf(const char *uri, hub_ref *f, char *err, size_t errlen)
 {
     const char *s = uri + 5, *at = strchr(s, '@');
     size_t n = at ? (size_t)(at - s) : strlen(s);
-    int rc = split_repo(s, n, f, uri, err, errlen);
+    hub_segs g;
+    int ok = split_segs(s, n, &g) == 0;
+    f->kind = take_kind(&g);
+    int rc = ok ? set_repo(f, &g, g.count) : SRC_EINVAL;
+    if (rc == SRC_EINVAL)
+        repo_error(f, uri, "hf://", "[@REVISION]", "", err, errlen);
     if (rc == SRC_OK)
         rc = at ? set_rev(f, at + 1, strlen(at + 1), uri, err, errlen) : set_rev(f, "main", 4, uri, err, errlen);
     return rc;
 }
 
-/* ENDPOINT/NS/NAME[/][tree/REV[/]]: only on the endpoint's own origin. */
+/* After the endpoint: [datasets/|spaces/]NS/NAME[/tree/REV] or (models)
+ * NAME[/tree/REV]. The segment count tells the shapes apart: NAME/tree is
+ * the model NAME/tree, NAME/tree/REV a revision of NAME, NS/NAME/tree/REV
+ * one of NS/NAME. A revision holding '/' comes as one segment, %2F-encoded,
+ * as the Hub's web pages write it. */
+static int parse_web_path(const char *p, hub_ref *f, const char *uri, const char *base, char *err, size_t errlen)
+{
+    hub_segs g;
+    int ok = split_segs(p, strlen(p), &g) == 0;
+    f->kind = take_kind(&g);
+    size_t repo_n = g.count, rev_i = 0;
+    if (ok && g.count >= 3 && seg_is(&g, g.count - 2, "tree")) {
+        repo_n = g.count - 2;
+        rev_i = g.count - 1;
+    }
+    int rc = ok ? set_repo(f, &g, repo_n) : SRC_EINVAL;
+    if (rc == SRC_EINVAL) {
+        char shape[512];
+        snprintf(shape, sizeof shape, "%s/", base);
+        repo_error(f, uri, shape, "[/tree/REVISION]", "; a revision with '/' is written %2F", err, errlen);
+        return rc;
+    }
+    if (rc != SRC_OK)
+        return rc;
+    if (!rev_i)
+        return set_rev(f, "main", 4, uri, err, errlen);
+    char *dec = unpct(g.p[rev_i], g.n[rev_i]);
+    if (!dec) {
+        snprintf(err, errlen, "%s: the revision is not well percent-encoded", uri);
+        return SRC_EINVAL;
+    }
+    rc = set_rev(f, dec, strlen(dec), uri, err, errlen);
+    free(dec);
+    return rc;
+}
+
+/* ENDPOINT/...: only on the endpoint's own origin, under its base path. */
 static int parse_https(const char *uri, const hub *h, hub_ref *f, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
@@ -322,32 +447,10 @@ static int parse_https(const char *uri, const hub *h, hub_ref *f, char *err, siz
     size_t bl = strlen(h->base_path);
     if (!part_absent(u, CURLUPART_USER) || !part_absent(u, CURLUPART_QUERY) || !part_absent(u, CURLUPART_FRAGMENT) ||
         strncmp(path, h->base_path, bl) != 0 || path[bl] != '/') {
-        snprintf(err, errlen, "%s: expected %s/NAMESPACE/NAME[/tree/REVISION]", uri, h->base);
+        snprintf(err, errlen, "%s: expected %s/[datasets/|spaces/]NAMESPACE/NAME[/tree/REVISION]", uri, h->base);
         goto out;
     }
-    /* NS/NAME, then optionally tree/REV: a repo is two segments */
-    const char *p = path + bl + 1, *s1 = strchr(p, '/');
-    const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-    rc = split_repo(p, s2 ? (size_t)(s2 - p) : strlen(p), f, uri, err, errlen);
-    if (rc != SRC_OK)
-        goto out;
-    if (!s2 || !s2[1]) {
-        rc = set_rev(f, "main", 4, uri, err, errlen);
-        goto out;
-    }
-    const char *rev = s2 + 1;
-    size_t rl = strlen(rev);
-    if (rl && rev[rl - 1] == '/')
-        rl--;
-    char *dec = NULL;
-    if (rl <= 5 || strncmp(rev, "tree/", 5) != 0 || memchr(rev + 5, '/', rl - 5) || !(dec = unpct(rev + 5, rl - 5))) {
-        snprintf(err, errlen, "%s: expected %s/NAMESPACE/NAME[/tree/REVISION] (a revision with '/' is written %%2F)",
-                 uri, h->base);
-        rc = SRC_EINVAL;
-        goto out;
-    }
-    rc = set_rev(f, dec, strlen(dec), uri, err, errlen);
-    free(dec);
+    rc = parse_web_path(path + bl + 1, f, uri, h->base, err, errlen);
 out:
     curl_free(path);
     origin_free(&o);
@@ -365,6 +468,8 @@ static void hub_free(void *p)
     free(h->base);
     free(h->base_path);
     free(h->auth);
+    free(h->repo);
+    free(h->label);
     free(h->tree_path);
     origin_free(&h->home);
     free(h);
@@ -571,8 +676,8 @@ static int hub_api(const src_remote *r, const hub *h, const char *url, size_t ca
 static int hub_resolve(src_remote *r, const hub *h, const char *rev, char *err, size_t errlen)
 {
     char *erev = pct(rev, 0);
-    char *url = erev ? hub_fmt("%s/api/models/%s/%s/revision/%s?expand=sha", h->base, r->ns, r->name, erev) : NULL;
-    char *what = hub_fmt("%s/%s revision %s", r->ns, r->name, rev);
+    char *url = erev ? hub_fmt("%s/api/%s/%s/revision/%s?expand=sha", h->base, h->kind->api, h->repo, erev) : NULL;
+    char *what = hub_fmt("%s revision %s", h->label, rev);
     json_t *doc = NULL;
     net_response rs;
     int rc = SRC_ENOMEM;
@@ -702,9 +807,9 @@ static int next_page(const hub *h, const char *cur, const char *link, char **nex
 
 static int hub_list(src_remote *r, hub *h, char *err, size_t errlen)
 {
-    char *url = hub_fmt("%s/api/models/%s/%s/tree/%s?recursive=true&expand=false", h->base, r->ns, r->name, r->rev);
-    char *what = hub_fmt("the file list of %s/%s at %s", r->ns, r->name, r->rev);
-    h->tree_path = hub_fmt("%s/api/models/%s/%s/tree/", h->base_path, r->ns, r->name);
+    char *url = hub_fmt("%s/api/%s/%s/tree/%s?recursive=true&expand=false", h->base, h->kind->api, h->repo, r->rev);
+    char *what = hub_fmt("the file list of %s at %s", h->label, r->rev);
+    h->tree_path = hub_fmt("%s/api/%s/%s/tree/", h->base_path, h->kind->api, h->repo);
     /* files are capped by max_files (src_add_object); directories besides them */
     size_t entries = 0, max_entries = (size_t)r->cfg.max_files * 2 + 1024;
     int rc = url && what && h->tree_path ? SRC_OK : SRC_ENOMEM;
@@ -744,8 +849,8 @@ static int hub_read(src_remote *r, size_t i, uint64_t off, uint64_t len, int fd,
     if (len == 0)
         return SRC_OK;
     char *path = pct(o->path, 1);
-    char *url = path ? hub_fmt("%s/%s/%s/resolve/%s/%s", h->base, r->ns, r->name, r->rev, path) : NULL;
-    char *what = hub_fmt("`%.200s` of %s/%s", o->path, r->ns, r->name);
+    char *url = path ? hub_fmt("%s/%s%s/resolve/%s/%s", h->base, h->kind->files, h->repo, r->rev, path) : NULL;
+    char *what = hub_fmt("`%.200s` of %s", o->path, h->label);
     net_response rs;
     int rc = SRC_ENOMEM;
     memset(&rs, 0, sizeof rs);
@@ -791,7 +896,11 @@ int src_hub_open(src_remote *r, const char *uri, char *err, size_t errlen)
     r->read = hub_read;
     r->ns = f.ns;
     r->name = f.name;
-    rc = hub_resolve(r, h, f.rev, err, errlen);
+    r->repo_type = f.kind->type;
+    h->kind = f.kind;
+    h->repo = f.ns[0] ? hub_fmt("%s/%s", f.ns, f.name) : strdup(f.name);
+    h->label = h->repo ? hub_fmt("%s%s", f.kind->files, h->repo) : NULL;
+    rc = h->repo && h->label ? hub_resolve(r, h, f.rev, err, errlen) : SRC_ENOMEM;
     if (rc == SRC_OK)
         rc = hub_list(r, h, err, errlen);
     free(f.rev);

@@ -101,8 +101,8 @@ int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err
         rc = backends[i](r, uri, err, errlen);
     if (rc == SRC_EINVAL && err && errlen && !err[0])
         snprintf(err, errlen,
-                 "unsupported model URI: expected s3://bucket/prefix/, hf://ns/name[@rev] or "
-                 "%s/ns/name",
+                 "unsupported model URI: expected s3://bucket/prefix/, hf://[datasets/|spaces/]ns/name[@rev] or "
+                 "%s/[datasets/|spaces/]ns/name",
                  r->cfg.hub_endpoint);
     if (rc != SRC_OK) {
         remote_free(r);
@@ -139,6 +139,11 @@ const char *src_name(const src_remote *r)
 const char *src_revision(const src_remote *r)
 {
     return r->rev;
+}
+
+const char *src_repo_type(const src_remote *r)
+{
+    return r->repo_type;
 }
 
 size_t src_count(const src_remote *r)

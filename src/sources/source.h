@@ -61,17 +61,22 @@ typedef struct src_remote src_remote;
 int src_is_remote(const char *uri);
 
 /* Opens the model a URI names (s3://bucket/prefix/, hf://ns/name[@rev],
- * https://huggingface.co/ns/name[/tree/rev]) and lists its files.
+ * hf://datasets/ns/name, hf://spaces/ns/name, hf://name,
+ * https://huggingface.co/[datasets/|spaces/]ns/name[/tree/rev]) and lists
+ * its files.
  * SRC_EINVAL for any other URI. On failure `err` says why in one sentence. */
 int src_open(src_remote **out, const src_config *cfg, const char *uri, char *err, size_t errlen);
 void src_close(src_remote *r);
 
-/* Identity for the report: namespace ("bucket" or hub namespace), name (last
- * prefix segment or repo name), revision (hub: the resolved 40-hex commit;
- * S3: NULL, the engine then uses a content digest). Borrowed from r. */
+/* Identity for the report: namespace ("bucket" or hub namespace; "" for a
+ * legacy one-segment hub model such as gpt2), name (last prefix segment or
+ * repo name), revision (hub: the resolved 40-hex commit; S3: NULL, the engine
+ * then uses a content digest), and the hub repository type ("model",
+ * "dataset" or "space"; NULL for S3). Borrowed from r. */
 const char *src_namespace(const src_remote *r);
 const char *src_name(const src_remote *r);
 const char *src_revision(const src_remote *r);
+const char *src_repo_type(const src_remote *r);
 
 size_t src_count(const src_remote *r);
 const src_object *src_object_at(const src_remote *r, size_t i);

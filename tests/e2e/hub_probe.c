@@ -9,8 +9,8 @@
  *             URI [PATH OFF LEN OUTFILE]...
  *
  * Each read writes bytes [OFF, OFF+LEN) of PATH at offset OFF of OUTFILE.
- * Output: {"rc", "err", "ns", "name", "rev", "objects": [{path, size, etag,
- * sha256}], "reads": [{path, off, len, rc, err}]}; exit 0 when it ran.
+ * Output: {"rc", "err", "ns", "name", "rev", "type", "objects": [{path, size,
+ * etag, sha256}], "reads": [{path, off, len, rc, err}]}; exit 0 when it ran.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -77,6 +77,8 @@ int main(int argc, char **argv)
         put_str(src_name(r));
         printf(", \"rev\": ");
         put_str(src_revision(r));
+        printf(", \"type\": ");
+        put_str(src_repo_type(r));
         printf(", \"objects\": [");
         for (size_t i = 0; i < src_count(r); i++) {
             const src_object *o = src_object_at(r, i);

@@ -11,9 +11,15 @@ refs/pr/N), ranged reads of regular and LFS files compared with the files,
 the token sent to the hub and never to the CDN, renamed repos, errors
 (unknown repo/revision, private hub, 500, timeout), and what is refused: other
 hosts in URIs, next-page links that leave the hub, non-HTTP redirects, too
-many redirects. Then BINARY (`modelgate scan`) end to end: a clean repo
-ALLOWED, a repo with a malicious pickle BLOCKED, and a 5 GiB (sparse)
-safetensors file judged from its header ranges only. A few checks of the
+many redirects. Datasets and spaces (hf://datasets/NS/NAME, HUB/spaces/...)
+are listed, paged and read through their own API and file paths; legacy
+one-segment model ids (hf://gpt2) are asked for at /api/models/gpt2 (the
+stand-in serves none, so only the requests are checked); malformed type paths
+are refused before any request. Then BINARY (`modelgate scan`) end to end: a
+clean repo ALLOWED, a repo with a malicious pickle BLOCKED, a 5 GiB (sparse)
+safetensors file judged from its header ranges only, and datasets and spaces
+judged like models, with their own identity (namespace, name, model_uuid,
+denied_orgs). A few checks of the
 stand-in itself keep it faithful for the gateway's tests. Prints ok/FAIL per
 check and "N passed, N failed".
 """
@@ -168,11 +174,29 @@ def make_repos(root):
     write(os.path.join(root, "acme/huge/main/model.safetensors"), head)
     os.truncate(os.path.join(root, "acme/huge/main/model.safetensors"), size)
     write(os.path.join(root, "datasets/acme/data/main/train.csv"), b"a,b\n1,2\n")
+    # datasets and spaces, and a model with a dataset's name (a wrong type must show)
+    data = {"train.csv": b"a,b\n1,2\n", "README.md": CARD, "data/weights.safetensors": small_safetensors(512),
+            "data/notes.txt": b"notes\n"}
+    files["data"] = data
+    for p, d in data.items():
+        write(os.path.join(root, "datasets/acme/data/main", p), d)
+    write(os.path.join(root, "datasets/acme/data/dev/README.md"), CARD)
+    write(os.path.join(root, "acme/data/main/model-not-dataset.txt"), b"the model acme/data\n")
+    dmany = {"d%02d.txt" % i: b"row %d\n" % i for i in range(25)}
+    files["dmany"] = dmany
+    for p, d in dmany.items():
+        write(os.path.join(root, "datasets/acme/dmany/main", p), d)
+    for p, d in evil.items():
+        write(os.path.join(root, "datasets/acme/evil/main", p), d)
+    app = {"README.md": CARD, "app.json": b'{"sdk": "static"}\n', "weights/model.safetensors": small_safetensors(300)}
+    files["app"] = app
+    for p, d in app.items():
+        write(os.path.join(root, "spaces/acme/app/main", p), d)
     return files
 
 
-def commit_of(hub, repo, rev="main"):
-    st, _, body = hub.request("GET", "/api/models/%s/revision/%s" % (repo, urllib.parse.quote(rev, safe="")))
+def commit_of(hub, repo, rev="main", api="models"):
+    st, _, body = hub.request("GET", "/api/%s/%s/revision/%s" % (api, repo, urllib.parse.quote(rev, safe="")))
     return json.loads(body)["sha"] if st == 200 else None
 
 
@@ -274,6 +298,82 @@ def test_pagination(hub, files):
     check("pages: more files than max_files is SRC_ELIMIT", r["rc"] == SRC_ELIMIT and "10" in r["err"], r)
 
 
+def test_types(hub, files, work):
+    """Datasets and spaces: their own API paths (/api/datasets/...) and file
+    paths (/datasets/NS/NAME/resolve/...), from hf:// and https:// URIs."""
+    out = os.path.join(work, "types")
+    os.makedirs(out, exist_ok=True)
+    cases = [("hf://datasets/acme/data", "dataset", "acme/data", "data"),
+             (hub.url + "/datasets/acme/data/tree/main", "dataset", "acme/data", "data"),
+             ("hf://spaces/acme/app", "space", "acme/app", "app"),
+             (hub.url + "/spaces/acme/app/", "space", "acme/app", "app")]
+    for uri, kind, repo, key in cases:
+        api, prefix = kind + "s", kind + "s/"
+        sha = commit_of(hub, repo, api=api)
+        want = files[key]
+        reads = [(p, 0, len(d), os.path.join(out, "%s-%d" % (key, i))) for i, (p, d) in enumerate(sorted(want.items()))]
+        hub.clear_log()
+        r = probe(hub, uri, *reads)
+        check("types: %s opens as a %s (ns, name, commit, type)" % (uri, kind),
+              r["rc"] == SRC_OK and (r.get("ns"), r.get("name"), r.get("rev"), r.get("type")) ==
+              tuple(repo.split("/")) + (sha, kind) and sha, r)
+        if r["rc"] != SRC_OK:
+            continue
+        check("types: %s lists the %s's files (not the model's)" % (uri, kind),
+              sorted(o["path"] for o in r["objects"]) == sorted(want), r["objects"])
+        got_all = True
+        for rd, (path, _, n, f) in zip(r.get("reads", []), reads):
+            with open(f, "rb") as fh:
+                got_all = got_all and rd["rc"] == SRC_OK and fh.read() == want[path]
+        check("types: %s: every file read equals the %s's" % (uri, kind), got_all and len(r["reads"]) == len(reads), r)
+        log = hub.log()
+        paths = [e["path"] for e in log if e["listener"] == "hub"]
+        check("types: %s: revision and tree asked at /api/%s/%s/" % (uri, api, repo),
+              any(p.startswith("/api/%s/%s/revision/main?" % (api, repo)) for p in paths) and
+              any(p.startswith("/api/%s/%s/tree/%s?" % (api, repo, sha)) for p in paths) and
+              not any(p.startswith("/api/models/") for p in paths), paths)
+        resolves = [p for p in paths if "/resolve/" in p]
+        check("types: %s: files read at /%s%s/resolve/SHA/..., LFS ones via the CDN" % (uri, prefix, repo),
+              resolves and all(p.startswith("/%s%s/resolve/%s/" % (prefix, repo, sha)) for p in resolves) and
+              any(e["listener"] == "cdn" for e in log), (resolves, [e["listener"] for e in log]))
+
+    sha = commit_of(hub, "acme/data", "dev", api="datasets")
+    for uri in ("hf://datasets/acme/data@dev", hub.url + "/datasets/acme/data/tree/dev",
+                "hf://datasets/acme/data@" + sha):
+        r = probe(hub, uri)
+        check("types: %s is the dataset's dev commit" % uri,
+              r["rc"] == SRC_OK and r.get("rev") == sha and [o["path"] for o in r["objects"]] == ["README.md"], r)
+
+    hub.clear_log()
+    r = probe(hub, "hf://datasets/acme/dmany")
+    pages = [e["path"] for e in hub.log() if "/tree/" in e["path"]]
+    check("types: a dataset's 25 files over pages of 4, every Link followed under /api/datasets/",
+          r["rc"] == SRC_OK and sorted(o["path"] for o in r["objects"]) == sorted(files["dmany"]) and
+          len(pages) == 7 and all(p.startswith("/api/datasets/acme/dmany/tree/") for p in pages), (r.get("err"), pages))
+    r = probe(hub, "hf://datasets/acme/nope")
+    check("types: an unknown dataset -> SRC_EDENIED naming datasets/acme/nope",
+          r["rc"] == SRC_EDENIED and "datasets/acme/nope revision main" in r["err"], r)
+    r = probe(hub, "hf://acme/data")
+    check("types: hf://acme/data is the model, not the dataset",
+          r["rc"] == SRC_OK and r.get("type") == "model" and
+          [o["path"] for o in r["objects"]] == ["model-not-dataset.txt"], r)
+
+    # legacy one-segment model ids: the stand-in serves none, so the requests tell
+    for uri, want in (("hf://gpt2", "/api/models/gpt2/revision/main?expand=sha"),
+                      ("hf://gpt2@refs/pr/1", "/api/models/gpt2/revision/refs%2Fpr%2F1?expand=sha"),
+                      (hub.url + "/gpt2", "/api/models/gpt2/revision/main?expand=sha"),
+                      (hub.url + "/gpt2/tree/v1.0", "/api/models/gpt2/revision/v1.0?expand=sha"),
+                      (hub.url + "/gpt2/tree/refs%2Fpr%2F1", "/api/models/gpt2/revision/refs%2Fpr%2F1?expand=sha"),
+                      (hub.url + "/acme/tree", "/api/models/acme/tree/revision/main?expand=sha"),
+                      (hub.url + "/acme/tree/tree/dev", "/api/models/acme/tree/revision/dev?expand=sha")):
+        hub.clear_log()
+        r = probe(hub, uri)
+        paths = [e["path"] for e in hub.log()]
+        label = want[len("/api/models/"):want.index("/revision/")]
+        check("one-segment: %s asks %s" % (uri, want),
+              paths == [want] and r["rc"] == SRC_EDENIED and "for %s revision" % label in r["err"], (paths, r))
+
+
 def test_errors(hub, private, work):
     r = probe(hub, "hf://acme/nope")
     check("error: unknown repo, anonymous: 401 RepoNotFound -> SRC_EDENIED",
@@ -308,6 +408,16 @@ def test_token(private, files, work):
           hub_reqs and all(e["auth"] == "Bearer s3cret" for e in hub_reqs), hub_reqs)
     check("token: the LFS redirect to the CDN origin drops Authorization",
           len(cdn_reqs) == 1 and cdn_reqs[0]["auth"] is None and cdn_reqs[0]["range"] == "bytes=16-115", cdn_reqs)
+    ws = files["data"]["data/weights.safetensors"]
+    private.clear_log()
+    r = probe(private, "hf://datasets/acme/data", ("data/weights.safetensors", 8, 40, out + "3"), token="s3cret")
+    with open(out + "3", "rb") as f:
+        got = f.read()[8:48]
+    log = private.log()
+    check("token: a dataset on a private hub: read with the token, which the CDN never gets",
+          r["rc"] == SRC_OK and (r.get("reads") or [{}])[0].get("rc") == SRC_OK and got == ws[8:48] and
+          all(e["auth"] == "Bearer s3cret" for e in log if e["listener"] == "hub") and
+          [e["auth"] for e in log if e["listener"] == "cdn"] == [None], (r, log))
 
 
 def test_faults(root, work, files):
@@ -359,9 +469,30 @@ def test_refusals(hub, root, work, files):
     for uri, why in [("https://example.com/acme/tiny", "another host"),
                      ("http://localhost:%d/acme/tiny" % hub.port, "same port, other host name"),
                      ("http://127.0.0.1:%d/acme/tiny" % hub.cdn_port, "another port"),
-                     ("hf://datasets/acme/data", "datasets"),
                      ("hf://acme/../etc", "dot-dot"),
-                     ("hf://acme", "no name"),
+                     ("hf://", "no repo"),
+                     ("hf:///tiny", "empty namespace"),
+                     ("hf://acme//tiny", "empty segment"),
+                     ("hf://acme/tiny//", "two trailing slashes"),
+                     (hub.url + "/datasets/acme/data//", "two trailing slashes"),
+                     (hub.url + "//acme/tiny", "an empty first segment"),
+                     ("hf://acme/tiny/x", "three segments"),
+                     ("hf://datasets", "datasets without a repo"),
+                     ("hf://datasets/", "datasets/ without a repo"),
+                     ("hf://datasets/acme", "a dataset without a namespace"),
+                     ("hf://datasets@main", "the type alone, with a revision"),
+                     ("hf://spaces/app@main", "a space without a namespace"),
+                     ("hf://datasets/acme/data/x", "a dataset with three segments"),
+                     ("hf://datasets/acme/..", "a dataset named .."),
+                     ("hf://datasets/spaces/acme/app", "two types"),
+                     (hub.url + "/datasets", "HUB/datasets"),
+                     (hub.url + "/spaces/acme", "HUB/spaces/NS"),
+                     (hub.url + "/datasets/acme/tree/main", "a dataset NS at a revision"),
+                     (hub.url + "/datasets/acme/data/tree", "tree without a revision"),
+                     (hub.url + "/datasets/acme/data/blob/main/train.csv", "a dataset blob URL"),
+                     (hub.url + "/spaces/acme/app/tree/refs/pr/1", "an unencoded '/' in the revision"),
+                     (hub.url + "/acme/tiny/tree/a%00b", "%00 in the revision"),
+                     (hub.url + "/gpt2/blob/main", "a one-segment id with something else than tree"),
                      ("hf://acme/tiny@has space", "blank in revision"),
                      (hub.url + "/acme/tiny?x=1", "query"),
                      (hub.url + "/acme/tiny/blob/main/config.json", "not a tree URL")]:
@@ -488,14 +619,14 @@ def test_standin(hub, files):
     check("standin: datasets/ prefix", st == 200 and body == b"a,b\n1,2\n", (st, h))
 
 
-def cli_scan(hub, uri, work, env_extra=None):
+def cli_scan(hub, uri, work, env_extra=None, flags=()):
     env = dict(os.environ)
     env.pop("HF_TOKEN", None)
     env.pop("MODELGATE_HUB_TOKEN", None)
     env["MODELGATE_HUB_ENDPOINT"] = hub.url
     env.update(env_extra or {})
-    out = subprocess.run([BIN, "scan", "--format", "json", uri], capture_output=True, text=True, timeout=300,
-                         env=env, cwd=work)
+    out = subprocess.run([BIN, "scan", "--format", "json"] + list(flags) + [uri], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=work)
     try:
         doc = json.loads(out.stdout)
     except ValueError:
@@ -541,6 +672,8 @@ def test_cli(hub, private, work):
           reqs and not whole and 0 < fetched <= (1 << 20) and huge.get("size", 0) > (5 << 30),
           (fetched, [(e["listener"], e["range"]) for e in reqs]))
 
+    test_cli_types(hub, work)
+
     private.clear_log()
     rc, doc, err = cli_scan(private, "hf://acme/clean", work, {"MODELGATE_HUB_TOKEN": "s3cret"})
     log = private.log()
@@ -558,6 +691,49 @@ def test_cli(hub, private, work):
               (rc, err, doc))
 
 
+def test_cli_types(hub, work):
+    """Datasets and spaces through `modelgate scan`: judged like models, and
+    named in the report as the repos they are (not as a model `datasets/NS`)."""
+    reports = {}
+    for uri, repo, api in (("hf://datasets/acme/data", "acme/data", "datasets"),
+                           (hub.url + "/datasets/acme/data/tree/main", "acme/data", "datasets"),
+                           ("hf://spaces/acme/app", "acme/app", "spaces")):
+        sha = commit_of(hub, repo, api=api)
+        rc, doc, err = cli_scan(hub, uri, work)
+        reports[uri] = doc or {}
+        check("cli: %s is ALLOWED (exit 0) at its commit, model_uri as given" % uri,
+              rc == 0 and doc and doc.get("eval_outcome") == "ALLOWED" and doc.get("revision") == sha and
+              doc.get("model_uri") == uri, (rc, err, doc and doc.get("policy_violations")))
+        check("cli: %s: the report's namespace and model_name are %s" % (uri, repo),
+              doc and (doc.get("namespace"), doc.get("model_name")) == tuple(repo.split("/")),
+              doc and {k: doc.get(k) for k in ("namespace", "model_name", "model_uuid")})
+    rc, doc, err = cli_scan(hub, hub.url + "/datasets/acme/evil", work)
+    issues = json.dumps(doc.get("policy_violations")) if doc else ""
+    check("cli: a dataset with a posix.system pickle is BLOCKED (exit 1), the file named",
+          rc == 1 and doc and doc.get("eval_outcome") == "BLOCKED" and "extra_data.pkl" in issues, (rc, err, issues))
+    evil = doc or {}
+    rc, model, err = cli_scan(hub, "hf://acme/data", work)
+    uuids = [d.get("model_uuid") for d in (reports["hf://datasets/acme/data"], reports["hf://spaces/acme/app"],
+                                           evil, model or {})]
+    check("cli: the dataset acme/data, the space acme/app, the dataset acme/evil and the model acme/data "
+          "are four models (four model_uuids)", None not in uuids and len(set(uuids)) == 4, uuids)
+    check("cli: hf://datasets/acme/data and HUB/datasets/acme/data/tree/main are one model",
+          reports["hf://datasets/acme/data"].get("model_uuid") ==
+          reports[hub.url + "/datasets/acme/data/tree/main"].get("model_uuid"), reports)
+    pol = os.path.join(work, "deny-acme.yaml")
+    with open(pol, "w") as f:
+        f.write("policies:\n  org-not-blocked:\n    denied_orgs: [acme]\n")
+    for uri in ("hf://datasets/acme/data", "hf://spaces/acme/app"):
+        rc, doc, err = cli_scan(hub, uri, work, flags=("--policy", pol))
+        issues = json.dumps(doc.get("policy_violations")) if doc else ""
+        check("cli: denied_orgs [acme] blocks %s" % uri,
+              rc == 1 and doc and doc.get("eval_outcome") == "BLOCKED" and "blocked organization `acme`" in issues,
+              (rc, err, issues))
+    rc, doc, err = cli_scan(hub, "hf://datasets/acme", work)
+    check("cli: hf://datasets/acme is refused as a URI (exit 2), naming the shape",
+          rc == 2 and "datasets/NAMESPACE/NAME" in err, (rc, err))
+
+
 def main():
     work = tempfile.mkdtemp(prefix="hub_test.")
     root = os.path.join(work, "root")
@@ -571,6 +747,7 @@ def main():
         test_reads(hub, files, work)
         test_revisions(hub, files)
         test_pagination(hub, files)
+        test_types(hub, files, work)
         test_errors(hub, private, work)
         test_token(private, files, work)
         test_faults(root, work, files)

@@ -74,7 +74,10 @@ static const char *after_endpoint(const char *uri, const char *endpoint)
 }
 
 /* hf://ns/name[@rev] and https://huggingface.co/ns/name[/tree|resolve/rev]
- * (or the same under a configured hub endpoint). */
+ * (or the same under a configured hub endpoint). Datasets and spaces carry
+ * their type first (hf://datasets/ns/name), as the Hub's URLs do, and keep
+ * it in the canonical identity so a dataset never shares a model's uuid. A
+ * legacy one-segment id (hf://gpt2) has an empty namespace. */
 static int parse_hub(mg_evaluation *ev, const char *uri, const char *hub_endpoint)
 {
     const char *p = NULL;
@@ -84,11 +87,29 @@ static int parse_hub(mg_evaluation *ev, const char *uri, const char *hub_endpoin
         p = uri + 23;
     else if (!(p = after_endpoint(uri, hub_endpoint)))
         return 0;
-    const char *slash = strchr(p, '/');
-    if (!slash)
+    const char *type = "";
+    if (strncmp(p, "datasets/", 9) == 0 || strncmp(p, "spaces/", 7) == 0) {
+        type = p[0] == 'd' ? "datasets/" : "spaces/";
+        p += strlen(type);
+    }
+    /* the repo id is one segment only for NAME, NAME@REV and NAME/tree/REV
+     * (src/sources/hub.c counts the same way): NS/tree is a model */
+    size_t idlen = strcspn(p, "@"), nseg = 1;
+    while (idlen && p[idlen - 1] == '/')
+        idlen--;
+    for (size_t i = 0; i < idlen; i++)
+        nseg += p[i] == '/';
+    size_t first = strcspn(p, "/@");
+    if (first == 0)
         return 0;
-    ev->ns = dup_range(&ev->a, p, (size_t)(slash - p));
-    const char *nm = slash + 1;
+    int one = nseg == 1 || (nseg == 3 && strncmp(p + first, "/tree/", 6) == 0);
+    const char *nm = p;
+    if (one) {
+        ev->ns = "";
+    } else {
+        ev->ns = dup_range(&ev->a, p, first);
+        nm = p + first + 1;
+    }
     size_t nl = strcspn(nm, "/@");
     ev->name = dup_range(&ev->a, nm, nl);
     const char *rest = nm + nl;
@@ -103,7 +124,8 @@ static int parse_hub(mg_evaluation *ev, const char *uri, const char *hub_endpoin
     }
     ev->revision = dup_range(&ev->a, rev, rl);
     ev->from_hub = 1;
-    ev->canonical = mg_arena_printf(&ev->a, "hf:%s/%s", ev->ns, ev->name);
+    ev->canonical = *ev->ns ? mg_arena_printf(&ev->a, "hf:%s%s/%s", type, ev->ns, ev->name)
+                            : mg_arena_printf(&ev->a, "hf:%s%s", type, ev->name);
     return 1;
 }
 
@@ -325,7 +347,7 @@ static void judge_facts(mg_evaluation *ev, const mg_report *r, const mg_policy *
         add_issue(ev, mg_policy_index_by_name("org-not-blocked"), s, "", NULL);
     }
     char full[512];
-    snprintf(full, sizeof full, "%s/%s", ev->ns, ev->name);
+    snprintf(full, sizeof full, "%s%s%s", ev->ns, *ev->ns ? "/" : "", ev->name); /* a legacy id is its name */
     if (mg_strlist_has(&p->denied_models, full)) {
         snprintf(s, sizeof s, "The model `%s` is blocked.", full);
         add_issue(ev, mg_policy_index_by_name("model-not-blocked"), s, "", NULL);
@@ -466,4 +488,21 @@ const char *mg_evaluation_field(const mg_evaluation *ev, const char *name)
     if (strcmp(name, "enabled_policy_count_snapshot") == 0)
         return mg_arena_printf((mg_arena *)&ev->a, "%u", ev->enabled);
     return NULL;
+}
+
+int mg_policy_denies(const mg_policy *p, const char *ns, const char *name, char *why, size_t n)
+{
+    char full[512];
+    int has_ns = ns && *ns;
+    snprintf(full, sizeof full, "%s%s%s", has_ns ? ns : "", has_ns ? "/" : "", name);
+    int org = has_ns && mg_strlist_has(&p->denied_orgs, ns);
+    int model = !org && mg_strlist_has(&p->denied_models, full);
+    int pi = mg_policy_index_by_name(org ? "org-not-blocked" : "model-not-blocked");
+    if ((!org && !model) || pi < 0 || p->p[pi].state != MG_POLICY_BLOCKING || p->p[pi].severity < p->threshold)
+        return 0;
+    if (org)
+        snprintf(why, n, "%s: The model comes from the blocked organization `%s`.", mg_policy_name((size_t)pi), ns);
+    else
+        snprintf(why, n, "%s: The model `%s` is blocked.", mg_policy_name((size_t)pi), full);
+    return 1;
 }
