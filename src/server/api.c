@@ -2,7 +2,8 @@
  * api.c - the REST API's front (docs/rest.md): the route table, bearer-token
  * authentication with roles, and the response helpers every resource uses.
  * The handlers live one file per resource: scans.c, models.c, policies.c
- * (policies, threats, tokens), metrics.c.
+ * (policies, threats, tokens), metrics.c, decisions.c (the gateway's audit
+ * trail).
  *
  * The route table below is the one list of endpoints: the router answers
  * exactly these, and tests/e2e/service_test.py checks that
@@ -133,6 +134,7 @@ static const route routes[] = {
     {"PUT", "/api/v1/policies", ROLE_ADMIN, policies_put, "only an admin token may change the policies"},
     {"GET", "/api/v1/threats", ROLE_READER, threats_get, NULL},
     {"POST", "/api/v1/tokens", ROLE_ADMIN, tokens_create, "only an admin token may create tokens"},
+    {"GET", "/api/v1/gateway/decisions", ROLE_READER, decisions_list, NULL},
 };
 enum { NROUTES = sizeof routes / sizeof routes[0] };
 

@@ -221,8 +221,7 @@ void scans_get(const srv_ctx *ctx, const srv_request *req, const char *uuid, srv
 
 /* ---- list ---- */
 
-/* Parses an RFC 3339 time into the stored form (UTC, microseconds). */
-static int since_parse(const char *s, char out[40])
+int since_parse(const char *s, char out[40])
 {
     static const char shape[] = "dddd-dd-dd?dd:dd:dd";
     for (size_t i = 0; i < sizeof shape - 1; i++)

@@ -19,7 +19,8 @@
  * up to busy_timeout for the write lock.
  *
  * This file opens and migrates the store and keeps tokens and policies;
- * scans and models are in sqlite_scans.c.
+ * scans and models are in sqlite_scans.c, the gateway's verdict lookups and
+ * decisions in sqlite_gateway.c.
  */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -84,6 +85,29 @@ static const char *const migrations[] = {
     "  yaml TEXT NOT NULL,"
     "  digest TEXT NOT NULL,"
     "  created_at TEXT NOT NULL);",
+    /* 3: the gateway. Its verdict cache looks up the newest scan of one
+     * model_uri (hf://NS/NAME@COMMIT) after a restart; its audit trail is one
+     * row per decision, written on every request: no uuid index (nothing
+     * reads a decision by uuid), only what the listing and its repo filter
+     * need. */
+    "CREATE INDEX scans_by_uri ON scans (model_uri, created_at, uuid);"
+    "CREATE TABLE gateway_decisions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  caller TEXT NOT NULL,"
+    "  client_addr TEXT,"
+    "  repo_type TEXT NOT NULL,"
+    "  repo TEXT NOT NULL,"
+    "  revision TEXT,"
+    "  commit_sha TEXT,"
+    "  path TEXT,"
+    "  action TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL CHECK (outcome IN ('ALLOWED', 'BLOCKED', 'ERROR')),"
+    "  scan_uuid TEXT,"
+    "  reason TEXT);"
+    "CREATE INDEX decisions_by_key ON gateway_decisions (created_at, uuid);"
+    "CREATE INDEX decisions_by_repo ON gateway_decisions (repo, created_at, uuid);",
 };
 enum { NMIGRATIONS = sizeof migrations / sizeof migrations[0] };
 

@@ -168,4 +168,34 @@ int store_policy_add(mg_store *st, const char *yaml, const char *digest, int *ve
  * up to 39 characters); STORE_ENOTFOUND when none was ever stored. */
 int store_policy_latest(mg_store *st, char **yaml, int *version, char created_at[40]);
 
+/* ---- the gateway (src/gateway): cached verdicts and the audit trail ---- */
+
+/* The newest finished scan of `model_uri` whose report was judged with
+ * `rules_version` and `policy_digest` (read from the report): fn once,
+ * report included; STORE_ENOTFOUND when there is none. The gateway's
+ * verdict cache across restarts. */
+int store_verdict_find(mg_store *st, const char *model_uri, const char *rules_version, const char *policy_digest,
+                       store_scan_fn fn, void *ctx);
+
+/* One gateway decision. NULL fields are stored as NULL. */
+typedef struct store_decision {
+    const char *uuid, *created_at; /* created_at RFC 3339 UTC with microseconds (as scans) */
+    const char *caller;            /* "anonymous" or "token:<12 hex>" */
+    const char *client_addr;       /* the peer address */
+    const char *repo_type;         /* "model", "dataset", "space" */
+    const char *repo;              /* "ns/name" */
+    const char *revision;          /* as the client asked */
+    const char *commit_sha;        /* 40-hex, or NULL when it could not be resolved */
+    const char *path;              /* the file for a resolve, NULL for the revision API */
+    const char *action;            /* "revision" or "resolve" (or "raw") */
+    const char *outcome;           /* ALLOWED, BLOCKED, ERROR */
+    const char *scan_uuid;         /* the report behind it, or NULL */
+    const char *reason;            /* one line, NULL when allowed */
+} store_decision;
+typedef int (*store_decision_fn)(void *ctx, const store_decision *row);
+int store_decision_add(mg_store *st, const store_decision *d);
+/* Decisions newest first by (created_at, uuid); uses f->outcome, f->ns + f->name (repo == "ns/name"), f->since,
+ * the keyset cursor and f->limit. */
+int store_decision_list(mg_store *st, const store_filter *f, store_decision_fn fn, void *ctx);
+
 #endif
