@@ -21,7 +21,7 @@ FUZZ_CC := clang
 LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/rules/*.c src/lib/policy/*.c)
 # the command: subcommands, and the service's store and HTTP server (outside the library: they
 # touch the network and the database, which libmodelgate never does)
-CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c src/sources/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c src/sources/*.c src/gateway/*.c)
 # the OpenAPI document the service serves at /api/v1/openapi.json, compiled into the command
 CLI_GEN := build/gen/openapi_json.c
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
@@ -84,8 +84,10 @@ build/test/libmodelgate.a: $(TEST_OBJ)
 build/test/modelgate: $(TEST_CLI_OBJ) build/test/libmodelgate.a
 	$(TEST_CC) $(SAN) -o $@ $^ $(LIBS)
 
-# the unit tests also cover the command's network-free helpers: SigV4, AWS settings, S3 XML
-UNIT_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,src/sources/sigv4.c src/sources/aws_env.c src/sources/s3_xml.c)
+# the unit tests also cover the command's network-free helpers: SigV4, AWS settings, S3 XML, and the
+# SQLite store (on a file in a temporary directory)
+UNIT_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,src/sources/sigv4.c src/sources/aws_env.c src/sources/s3_xml.c \
+	$(wildcard src/store/*.c))
 build/test/unit: $(UNIT_SRC) build/test/libmodelgate.a $(UNIT_CLI_OBJ)
 	$(TEST_CC) $(TEST_CFLAGS) -Itests/unit -Isrc -o $@ $(UNIT_SRC) $(UNIT_CLI_OBJ) build/test/libmodelgate.a $(LIBS)
 
@@ -97,6 +99,8 @@ build/test/replay_s3_list: build/test/obj/src/sources/s3_xml.o
 build/fuzz/fuzz_s3_list: build/fuzz/obj/src/sources/s3_xml.o
 build/test/replay_hub_tree: $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ))
 build/fuzz/fuzz_hub_tree: $(patsubst %.c,build/fuzz/obj/%.o,$(filter src/sources/%,$(CLI_SRC)))
+build/test/replay_gateway_route: build/test/obj/src/gateway/route.o
+build/fuzz/fuzz_gateway_route: build/fuzz/obj/src/gateway/route.o
 
 # the S3 source against a local S3 server (tests/e2e/s3_test.py)
 build/test/s3_probe: tests/e2e/s3_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/libmodelgate.a
@@ -151,12 +155,13 @@ run: all
 check: deps
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/modelgate.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli src/common src/store src/server src/sources
+		--suppress=missingIncludeSystem -D_GNU_SOURCE $(INC) src/lib src/cli src/common src/store src/server src/sources src/gateway
 
 bench: all
 	bench/run.sh
 	bench/formats.sh
 	bench/service.sh
+	bench/gateway.sh
 
 fixtures: deps deps-fixtures
 	@for g in tests/corpus/make_*_fixtures.py; do \

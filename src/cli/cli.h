@@ -20,12 +20,14 @@ int cmd_policy(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_rescan(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
 void help_scan(FILE *out);
 void help_threats(FILE *out);
 void help_policy(FILE *out);
 void help_serve(FILE *out);
 void help_token(FILE *out);
 void help_rescan(FILE *out);
+void help_gateway(FILE *out);
 
 /* Loads a policy file (or the defaults when path is NULL); prints the
  * problem and returns NULL when the file is invalid. */

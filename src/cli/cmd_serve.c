@@ -10,6 +10,9 @@
  * queued ones stay PENDING in the store and run after the next start),
  * answer every request that waits for a scan, then close.
  *
+ * `modelgate gateway` is the same process without the REST API: the Hub
+ * gateway (src/gateway) on the same store, engine, policy and scan pool.
+ *
  * Signals are blocked before any thread starts so the HTTP and scan workers
  * inherit the mask and only the main thread, in sigwait, ever sees them.
  */
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../gateway/gateway.h"
 #include "../server/server.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -34,9 +38,12 @@ void help_serve(FILE *out)
     fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--root DIR]... [--config FILE]\n"
                  "                       [--workers N] [--queue N] [--threads N]\n"
                  "                       [--watch URI]... [--watch-interval S]\n"
+                 "                       [--gateway ADDR:PORT [--upstream URL] [--blob-cache-size BYTES]\n"
+                 "                        [--revision-ttl S] [--fail-open]]\n"
                  "\n"
                  "Runs the scanner service (REST API: docs/rest.md). On first start, with no token in\n"
-                 "the store, it creates an admin token and prints it once.\n"
+                 "the store, it creates an admin token and prints it once. With --gateway it also serves\n"
+                 "the Hugging Face Hub gateway (docs/gateway.md, `modelgate help gateway`).\n"
                  "\n"
                  "options (each overrides MODELGATE_* variables, which override the config file):\n"
                  "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; IPv6 as [::1]:8080)\n"
@@ -46,7 +53,8 @@ void help_serve(FILE *out)
                  "  -c, --config FILE       YAML config file (default: $MODELGATE_CONFIG, else none);\n"
                  "                          keys: listen, data, roots, workers, queue, hub_endpoint,\n"
                  "                          hub_token, s3_endpoint, s3_region, webhook_url, watch,\n"
-                 "                          watch_interval\n"
+                 "                          watch_interval, gateway, blob_cache_size, revision_ttl,\n"
+                 "                          fail_open\n"
                  "  -w, --workers N         scans run in parallel (default: number of cores)\n"
                  "  -q, --queue N           scans waiting beyond those; a full queue answers 429 (default 64)\n"
                  "  -j, --threads N         HTTP worker threads (default: number of cores, at least 2)\n"
@@ -54,10 +62,48 @@ void help_serve(FILE *out)
                  "                          again whenever its files change: size, mtime, ctime or ETag\n"
                  "                          (repeatable; checked at start like a scan's model_uri)\n"
                  "  -i, --watch-interval S  seconds between two looks at the watched models (default 60)\n"
+                 "  -G, --gateway ADDR:PORT  also serve the Hub gateway there (`modelgate help gateway`\n"
+                 "                          for it and its options --upstream, --blob-cache-size,\n"
+                 "                          --revision-ttl, --fail-open)\n"
                  "\n"
                  "environment: MODELGATE_LISTEN, MODELGATE_DATA, MODELGATE_ROOTS (colon-separated),\n"
                  "MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_HUB_ENDPOINT, MODELGATE_HUB_TOKEN,\n"
-                 "MODELGATE_WATCH (separated by blanks), MODELGATE_WATCH_INTERVAL, MODELGATE_CONFIG.\n");
+                 "MODELGATE_WATCH (separated by blanks), MODELGATE_WATCH_INTERVAL, MODELGATE_GATEWAY,\n"
+                 "MODELGATE_BLOB_CACHE_SIZE, MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
+}
+
+void help_gateway(FILE *out)
+{
+    fprintf(out, "usage: modelgate gateway [--listen ADDR:PORT] [--upstream URL] [--data DIR] [--config FILE]\n"
+                 "                         [--workers N] [--queue N] [--blob-cache-size BYTES]\n"
+                 "                         [--revision-ttl S] [--fail-open]\n"
+                 "\n"
+                 "Serves a Hugging Face Hub-compatible gateway: point clients at it (HF_ENDPOINT=http://ADDR:PORT\n"
+                 "for huggingface_hub and transformers, hubUrl for @huggingface/hub). Every repo is scanned at\n"
+                 "its commit before a byte of it is served; one that fails the policy is refused with 403 and\n"
+                 "the report. It shares the store (verdicts, audit records) and the policy with `modelgate\n"
+                 "serve` on the same data folder; `modelgate serve --gateway ADDR:PORT` runs both at once.\n"
+                 "\n"
+                 "options (each overrides MODELGATE_* variables, which override the config file):\n"
+                 "  -l, --listen ADDR:PORT  where the gateway listens (default 127.0.0.1:8080)\n"
+                 "  -u, --upstream URL      the hub it fronts (default https://huggingface.co; the config\n"
+                 "                          key hub_endpoint)\n"
+                 "  -d, --data DIR          the store DIR/modelgate.db and the blob cache DIR/blobs\n"
+                 "                          (default ./var)\n"
+                 "  -c, --config FILE       YAML config file (the keys of `modelgate help serve`)\n"
+                 "  -w, --workers N         scans run in parallel (default: number of cores)\n"
+                 "  -q, --queue N           scans waiting beyond those (default 64)\n"
+                 "  -B, --blob-cache-size BYTES  verified file bytes kept on disk, least recently served\n"
+                 "                          evicted first (default 10G; suffixes K M G T; 0 keeps none)\n"
+                 "  -T, --revision-ttl S    seconds a branch -> commit answer is reused (default 30);\n"
+                 "                          after a branch moves, requests are judged at the new commit\n"
+                 "                          within this time\n"
+                 "      --fail-open         DANGEROUS: serve a repo whose scan failed (upstream or scan\n"
+                 "                          error) instead of refusing it; every use is logged\n"
+                 "\n"
+                 "environment: MODELGATE_GATEWAY (the listen address), MODELGATE_HUB_ENDPOINT,\n"
+                 "MODELGATE_DATA, MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_BLOB_CACHE_SIZE,\n"
+                 "MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
 }
 
 /* The flags as given, applied last. */
@@ -68,12 +114,20 @@ typedef struct serve_flags {
     size_t n;
     int roots_given, watch_given;
     unsigned threads;
+    int gateway_cmd; /* `modelgate gateway`: --listen is the gateway's, no REST API */
 } serve_flags;
+
+static int gateway_cmd; /* which command's usage to print */
+
+static const char *cmd_name(void)
+{
+    return gateway_cmd ? "gateway" : "serve";
+}
 
 static int serve_usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "modelgate serve: %s%s\n\n", msg, arg ? arg : "");
-    help_serve(stderr);
+    fprintf(stderr, "modelgate %s: %s%s\n\n", gateway_cmd ? "gateway" : "serve", msg, arg ? arg : "");
+    (gateway_cmd ? help_gateway : help_serve)(stderr);
     return -1;
 }
 
@@ -120,20 +174,41 @@ static int parse_args(int argc, char **argv, serve_flags *f)
         {"threads", required_argument, 0, 'j'},
         {"watch", required_argument, 0, 'W'},
         {"watch-interval", required_argument, 0, 'i'},
+        {"gateway", required_argument, 0, 'G'},
+        {"upstream", required_argument, 0, 'u'},
+        {"blob-cache-size", required_argument, 0, 'B'},
+        {"revision-ttl", required_argument, 0, 'T'},
+        {"fail-open", no_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
+    int only_gw = f->gateway_cmd;
     memset(f, 0, sizeof *f);
+    f->gateway_cmd = only_gw;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     f->threads = cores > 2 && cores < 64 ? (unsigned)cores : 2;
     int c, rc = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:W:i:h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:W:i:G:u:B:T:Fh", opts, NULL)) != -1) {
         if (c == 'h') {
-            help_serve(stdout);
+            (only_gw ? help_gateway : help_serve)(stdout);
             return 1;
         }
-        const char *key = c == 'l'   ? "listen"
+        if (only_gw && (c == 'r' || c == 'W' || c == 'i' || c == 'G' || c == 'j'))
+            return serve_usage("not an option of the gateway: --", c == 'r'   ? "root"
+                                                                   : c == 'W' ? "watch"
+                                                                   : c == 'i' ? "watch-interval"
+                                                                   : c == 'G' ? "gateway"
+                                                                              : "threads");
+        if (c == 'F') {
+            rc = flag_value(f, "fail_open", "true");
+            continue;
+        }
+        const char *key = c == 'l'   ? (only_gw ? "gateway" : "listen")
+                          : c == 'G' ? "gateway"
+                          : c == 'u' ? "hub_endpoint"
+                          : c == 'B' ? "blob_cache_size"
+                          : c == 'T' ? "revision_ttl"
                           : c == 'd' ? "data"
                           : c == 'r' ? "roots"
                           : c == 'w' ? "workers"
@@ -150,7 +225,7 @@ static int parse_args(int argc, char **argv, serve_flags *f)
         } else if (c == 'j') {
             rc = parse_threads(f, optarg);
         } else {
-            help_serve(stderr);
+            (only_gw ? help_gateway : help_serve)(stderr);
             return -1;
         }
     }
@@ -164,13 +239,13 @@ static int build_config(const serve_flags *f, serve_config *cfg)
 {
     char err[400];
     if (config_defaults(cfg) != 0) {
-        fprintf(stderr, "modelgate serve: out of memory\n");
+        fprintf(stderr, "modelgate %s: out of memory\n", cmd_name());
         return -1;
     }
     const char *file = f->config ? f->config : getenv("MODELGATE_CONFIG");
     if ((file && *file && config_load_file(cfg, file, err, sizeof err) != 0) ||
         config_load_env(cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "modelgate serve: %s\n", err);
+        fprintf(stderr, "modelgate %s: %s\n", cmd_name(), err);
         return -1;
     }
     if (f->roots_given)
@@ -180,15 +255,21 @@ static int build_config(const serve_flags *f, serve_config *cfg)
     for (size_t i = 0; i < f->n; i++) {
         if (config_set(cfg, f->keys[i], f->values[i], err, sizeof err) != 0) {
             const char *k = f->keys[i];
-            fprintf(stderr, "modelgate serve: --%s: %s\n",
-                    strcmp(k, "roots") == 0            ? "root"
-                    : strcmp(k, "watch_interval") == 0 ? "watch-interval"
-                                                       : k,
-                    err);
+            char flag[40];
+            snprintf(flag, sizeof flag, "%s",
+                     strcmp(k, "roots") == 0          ? "root"
+                     : strcmp(k, "hub_endpoint") == 0 ? "upstream"
+                     : strcmp(k, "gateway") == 0      ? (f->gateway_cmd ? "listen" : "gateway")
+                                                      : k);
+            for (char *p = flag; *p; p++)
+                *p = *p == '_' ? '-' : *p;
+            fprintf(stderr, "modelgate %s: --%s: %s\n", f->gateway_cmd ? "gateway" : "serve", flag, err);
             return -1;
         }
     }
     if (cfg->nroots == 0 && config_set(cfg, "roots", ".", err, sizeof err) != 0)
+        return -1;
+    if (f->gateway_cmd && !cfg->gateway && config_set(cfg, "gateway", "127.0.0.1:8080", err, sizeof err) != 0)
         return -1;
     return 0;
 }
@@ -224,7 +305,7 @@ int serve_resolve_roots(const serve_config *cfg, char **out)
     for (size_t i = 0; i < cfg->nroots; i++) {
         out[i] = realpath(cfg->roots[i], NULL);
         if (!out[i]) {
-            fprintf(stderr, "modelgate serve: root %s: %s\n", cfg->roots[i], strerror(errno));
+            fprintf(stderr, "modelgate %s: root %s: %s\n", cmd_name(), cfg->roots[i], strerror(errno));
             return -1;
         }
     }
@@ -272,61 +353,104 @@ int serve_source_config(const serve_config *cfg, src_config *src)
     src->max_files = 100000;
     char err[300] = "";
     if (src_s3_config_from_env(src, err, sizeof err) != SRC_OK) {
-        fprintf(stderr, "modelgate serve: AWS settings: %s\n", err[0] ? err : "out of memory");
+        fprintf(stderr, "modelgate %s: AWS settings: %s\n", cmd_name(), err[0] ? err : "out of memory");
         return -1;
     }
     return 0;
 }
 
-/* Serves until SIGINT or SIGTERM, then drains. */
-static int serve(const serve_config *cfg, srv_ctx *ctx, unsigned threads, const sigset_t *sigs)
+/* Starts the gateway when one is configured; *g stays NULL otherwise. */
+static int start_gateway(const serve_config *cfg, srv_ctx *ctx, gw **g)
+{
+    char host[64], err[300] = "";
+    *g = NULL;
+    if (!cfg->gateway)
+        return 0;
+    gw_config gc = {.addr = host,
+                    .data_dir = cfg->data,
+                    .blob_cache_size = cfg->blob_cache_size,
+                    .revision_ttl = cfg->revision_ttl,
+                    .fail_open = cfg->fail_open};
+    if (parse_listen(cfg->gateway, host, sizeof host, &gc.port) != 0) {
+        fprintf(stderr, "modelgate: the gateway's listen address wants ADDR:PORT, not '%s'\n", cfg->gateway);
+        return -1;
+    }
+    if (gw_start(g, &gc, ctx, err, sizeof err) != MG_OK) {
+        fprintf(stderr, "modelgate: gateway: %s\n", err);
+        return -1;
+    }
+    printf("modelgate: gateway listening on http://%s (upstream %s, blob cache %llu MiB, revision ttl %u s%s)\n",
+           cfg->gateway, cfg->hub_endpoint, (unsigned long long)(cfg->blob_cache_size >> 20), cfg->revision_ttl,
+           cfg->fail_open ? ", FAIL-OPEN" : "");
+    if (cfg->fail_open)
+        fprintf(stderr, "modelgate: WARNING: --fail-open: repos whose scan fails are served unchecked\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* Serves until SIGINT or SIGTERM, then drains. `api`: the REST API too. */
+static int serve(const serve_config *cfg, srv_ctx *ctx, int api, unsigned threads, const sigset_t *sigs)
 {
     char host[64], err[256];
     srv_listen l = {.addr = host, .threads = threads};
-    if (parse_listen(cfg->listen, host, sizeof host, &l.port) != 0) {
-        fprintf(stderr, "modelgate serve: listen wants ADDR:PORT, not '%s'\n", cfg->listen);
+    srv_http *h = NULL;
+    gw *g = NULL;
+    if (api && parse_listen(cfg->listen, host, sizeof host, &l.port) != 0) {
+        fprintf(stderr, "modelgate %s: listen wants ADDR:PORT, not '%s'\n", cmd_name(), cfg->listen);
         return EXIT_ERROR;
     }
-    srv_http *h;
-    if (http_start(&h, &l, ctx, err, sizeof err) != MG_OK) {
-        fprintf(stderr, "modelgate serve: %s\n", err);
+    if (api && http_start(&h, &l, ctx, err, sizeof err) != MG_OK) {
+        fprintf(stderr, "modelgate %s: %s\n", cmd_name(), err);
         return EXIT_ERROR;
     }
     char pol[160];
     policies_describe(ctx->policies, pol, sizeof pol);
-    printf("modelgate: listening on http://%s (data %s, %zu root%s, %u workers, queue %u, %s)\n", cfg->listen,
-           cfg->data, ctx->nroots, ctx->nroots == 1 ? "" : "s", cfg->workers, cfg->queue, pol);
+    if (api)
+        printf("modelgate: listening on http://%s (data %s, %zu root%s, %u workers, queue %u, %s)\n", cfg->listen,
+               cfg->data, ctx->nroots, ctx->nroots == 1 ? "" : "s", cfg->workers, cfg->queue, pol);
     fflush(stdout);
-    int sig = 0;
-    sigwait(sigs, &sig);
-    fprintf(stderr, "modelgate: signal %d, stopping (queued scans run after the next start)\n", sig);
+    int code = 0;
+    if (start_gateway(cfg, ctx, &g) != 0) {
+        code = EXIT_ERROR;
+    } else {
+        int sig = 0;
+        sigwait(sigs, &sig);
+        fprintf(stderr, "modelgate: signal %d, stopping%s\n", sig,
+                api ? " (queued scans run after the next start)" : "");
+    }
     http_quiesce(h);
+    gw_quiesce(g);
     rescan_stop(ctx->rescan);
     ctx->rescan = NULL;
     watch_free(ctx->watch);
     ctx->watch = NULL;
     pool_stop(ctx->pool);
     http_stop(h);
-    return 0;
+    gw_stop(g);
+    return code;
 }
 
-/* Starts the pool and re-queues what a previous process left unfinished. */
-static int start_pool(srv_ctx *ctx, const serve_config *cfg)
+/* Starts the pool and re-queues what a previous process left unfinished.
+ * The gateway alone (`api` 0) leaves that, re-evaluation and watching to
+ * `serve`, which may run on the same store. */
+static int start_pool(srv_ctx *ctx, const serve_config *cfg, int api)
 {
     if (pool_new(&ctx->pool, ctx, cfg->workers, cfg->queue) != MG_OK) {
-        fprintf(stderr, "modelgate serve: cannot start the scan workers\n");
+        fprintf(stderr, "modelgate %s: cannot start the scan workers\n", cmd_name());
         return -1;
     }
+    if (!api)
+        return 0;
     size_t requeued = 0, failed = 0;
     if (pool_recover(ctx->pool, &requeued, &failed) != STORE_OK) {
-        fprintf(stderr, "modelgate serve: cannot read the unfinished scans from the store\n");
+        fprintf(stderr, "modelgate %s: cannot read the unfinished scans from the store\n", cmd_name());
         return -1;
     }
     if (requeued || failed)
         printf("modelgate: %zu unfinished scan%s queued again, %zu stored as ERROR\n", requeued,
                requeued == 1 ? "" : "s", failed);
     if (rescan_start(&ctx->rescan, ctx) != MG_OK || watch_start(ctx->watch) != MG_OK) {
-        fprintf(stderr, "modelgate serve: cannot start the re-evaluation or watch thread\n");
+        fprintf(stderr, "modelgate %s: cannot start the re-evaluation or watch thread\n", cmd_name());
         return -1;
     }
     if (cfg->nwatch)
@@ -335,7 +459,7 @@ static int start_pool(srv_ctx *ctx, const serve_config *cfg)
     return 0;
 }
 
-static int run(const serve_config *cfg, char **roots, unsigned threads, const sigset_t *sigs)
+static int run(const serve_config *cfg, char **roots, int api, unsigned threads, const sigset_t *sigs)
 {
     char err[400];
     src_config src;
@@ -348,26 +472,26 @@ static int run(const serve_config *cfg, char **roots, unsigned threads, const si
     mg_options mo;
     mg_options_default(&mo);
     if (store_open(&ctx.store, cfg->data, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "modelgate serve: store: %s\n", err);
+        fprintf(stderr, "modelgate %s: store: %s\n", cmd_name(), err);
         goto out;
     }
-    if (first_start_token(ctx.store, cfg->data) != 0 || mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK ||
+    if ((api && first_start_token(ctx.store, cfg->data) != 0) || mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK ||
         metrics_new(&ctx.metrics) != MG_OK) {
-        fprintf(stderr, "modelgate serve: cannot start (token store, engine or memory)\n");
+        fprintf(stderr, "modelgate %s: cannot start (token store, engine or memory)\n", cmd_name());
         goto out;
     }
     ctx.engine = eng;
     if (policies_new(&ctx.policies, ctx.store, err, sizeof err) != MG_OK) {
-        fprintf(stderr, "modelgate serve: policies: %s\n", err);
+        fprintf(stderr, "modelgate %s: policies: %s\n", cmd_name(), err);
         goto out;
     }
     /* a watched URI is checked before anything runs: a typo stops the start */
-    if (watch_new(&ctx.watch, &ctx, cfg->watch, cfg->nwatch, cfg->watch_interval, err, sizeof err) != 0) {
-        fprintf(stderr, "modelgate serve: %s\n", err);
+    if (api && watch_new(&ctx.watch, &ctx, cfg->watch, cfg->nwatch, cfg->watch_interval, err, sizeof err) != 0) {
+        fprintf(stderr, "modelgate %s: %s\n", cmd_name(), err);
         goto out;
     }
-    if (start_pool(&ctx, cfg) == 0)
-        code = serve(cfg, &ctx, threads, sigs);
+    if (start_pool(&ctx, cfg, api) == 0)
+        code = serve(cfg, &ctx, api, threads, sigs);
 out:
     rescan_stop(ctx.rescan);
     watch_free(ctx.watch);
@@ -381,9 +505,10 @@ out:
     return code;
 }
 
-int cmd_serve(int argc, char **argv)
+static int serve_main(int argc, char **argv, int gateway)
 {
-    serve_flags f;
+    serve_flags f = {.gateway_cmd = gateway};
+    gateway_cmd = gateway;
     int prc = parse_args(argc, argv, &f);
     if (prc != 0)
         return prc > 0 ? 0 : EXIT_ERROR;
@@ -399,9 +524,19 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     char *roots[CONFIG_MAX_ROOTS] = {0};
-    int code = serve_resolve_roots(&cfg, roots) == 0 ? run(&cfg, roots, f.threads, &sigs) : EXIT_ERROR;
+    int code = serve_resolve_roots(&cfg, roots) == 0 ? run(&cfg, roots, !gateway, f.threads, &sigs) : EXIT_ERROR;
     for (size_t i = 0; i < cfg.nroots; i++)
         free(roots[i]);
     config_free(&cfg);
     return code;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    return serve_main(argc, argv, 0);
+}
+
+int cmd_gateway(int argc, char **argv)
+{
+    return serve_main(argc, argv, 1);
 }

@@ -36,6 +36,8 @@ int config_defaults(serve_config *c)
     c->workers = cores > 0 && cores < 64 ? (unsigned)cores : 2;
     c->queue = 64;
     c->watch_interval = 60;
+    c->blob_cache_size = 10ull << 30;
+    c->revision_ttl = 30;
     return set_str(&c->listen, "127.0.0.1:8080") | set_str(&c->data, "./var") |
            set_str(&c->hub_endpoint, "https://huggingface.co");
 }
@@ -59,24 +61,31 @@ void config_free(serve_config *c)
     config_clear_roots(c);
     config_clear_watch(c);
     char **strs[] = {&c->listen,      &c->data,      &c->hub_endpoint, &c->hub_token,
-                     &c->s3_endpoint, &c->s3_region, &c->webhook_url};
+                     &c->s3_endpoint, &c->s3_region, &c->webhook_url,  &c->gateway};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
     }
 }
 
-static int set_uint(unsigned *slot, const char *key, const char *value, unsigned max, char *err, size_t errlen)
+/* An integer from `min` (0 or 1) to `max`. */
+static int set_range(unsigned *slot, const char *key, const char *value, unsigned min, unsigned max, char *err,
+                     size_t errlen)
 {
     char *end;
     errno = 0;
     unsigned long v = strtoul(value, &end, 10);
-    if (errno || end == value || *end || *value == '-' || v < 1 || v > max) {
-        snprintf(err, errlen, "%s must be an integer from 1 to %u, not '%s'", key, max, value);
+    if (errno || end == value || *end || *value == '-' || v < min || v > max) {
+        snprintf(err, errlen, "%s must be an integer from %u to %u, not '%s'", key, min, max, value);
         return -1;
     }
     *slot = (unsigned)v;
     return 0;
+}
+
+static int set_uint(unsigned *slot, const char *key, const char *value, unsigned max, char *err, size_t errlen)
+{
+    return set_range(slot, key, value, 1, max, err, errlen);
 }
 
 static int set_url(char **slot, const char *key, const char *value, char *err, size_t errlen)
@@ -113,6 +122,37 @@ static int add_watch(serve_config *c, const char *value, char *err, size_t errle
     return c->watch[c->nwatch] ? (c->nwatch++, 0) : -1;
 }
 
+/* A size in bytes, with an optional K, M, G or T suffix (powers of 1024). */
+static int set_size(uint64_t *slot, const char *key, const char *value, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    unsigned shift = 0;
+    if (end != value && *end && !end[1])
+        shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : *end == 'T' ? 40 : 99;
+    if (end == value || value[0] == '-' || errno || shift == 99 || (*end && end[1]) ||
+        (shift && v > (UINT64_MAX >> shift))) {
+        snprintf(err, errlen, "%s must be a byte count such as 10737418240 or 10G, not '%s'", key, value);
+        return -1;
+    }
+    *slot = (uint64_t)v << shift;
+    return 0;
+}
+
+static int set_bool(int *slot, const char *key, const char *value, char *err, size_t errlen)
+{
+    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+        *slot = 1;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+        *slot = 0;
+    else {
+        snprintf(err, errlen, "%s must be true or false, not '%s'", key, value);
+        return -1;
+    }
+    return 0;
+}
+
 int config_set(serve_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
     err[0] = 0;
@@ -145,6 +185,14 @@ int config_set(serve_config *c, const char *key, const char *value, char *err, s
         rc = add_watch(c, value, err, errlen);
     else if (strcmp(key, "watch_interval") == 0)
         rc = set_uint(&c->watch_interval, key, value, CONFIG_WATCH_INTERVAL_MAX, err, errlen);
+    else if (strcmp(key, "gateway") == 0)
+        rc = *value ? set_str(&c->gateway, value) : (free(c->gateway), c->gateway = NULL, 0);
+    else if (strcmp(key, "blob_cache_size") == 0)
+        rc = set_size(&c->blob_cache_size, key, value, err, errlen);
+    else if (strcmp(key, "revision_ttl") == 0)
+        rc = set_range(&c->revision_ttl, key, value, 0, CONFIG_WATCH_INTERVAL_MAX, err, errlen);
+    else if (strcmp(key, "fail_open") == 0)
+        rc = set_bool(&c->fail_open, key, value, err, errlen);
     else {
         snprintf(err, errlen, "unknown key '%s'", key);
         return -1;
@@ -215,9 +263,10 @@ static int read_list(yaml_walk *w, serve_config *c, const char *key, yaml_event_
 /* One "key: value" of the top mapping; `key` is the key's event. */
 static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, unsigned *seen)
 {
-    static const char *const keys[] = {"listen",    "data",         "roots",     "workers",
-                                       "queue",     "hub_endpoint", "hub_token", "s3_endpoint",
-                                       "s3_region", "webhook_url",  "watch",     "watch_interval"};
+    static const char *const keys[] = {
+        "listen",       "data",      "roots",       "workers", "queue",          "hub_endpoint", "hub_token",
+        "s3_endpoint",  "s3_region", "webhook_url", "watch",   "watch_interval", "gateway",      "blob_cache_size",
+        "revision_ttl", "fail_open"};
     const char *k = (const char *)key->data.scalar.value;
     size_t i = 0;
     while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0)
@@ -226,7 +275,8 @@ static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, un
     if (i == sizeof keys / sizeof keys[0]) {
         snprintf(msg, sizeof msg,
                  "unknown key '%.60s' (known: listen, data, roots, workers, queue, hub_endpoint, "
-                 "hub_token, s3_endpoint, s3_region, webhook_url, watch, watch_interval)",
+                 "hub_token, s3_endpoint, s3_region, webhook_url, watch, watch_interval, gateway, "
+                 "blob_cache_size, revision_ttl, fail_open)",
                  k);
         return fail_at(w, key, msg);
     }
@@ -355,6 +405,10 @@ int config_load_env(serve_config *c, char *err, size_t errlen)
         {"MODELGATE_HUB_ENDPOINT", "hub_endpoint"},
         {"MODELGATE_HUB_TOKEN", "hub_token"},
         {"MODELGATE_WATCH_INTERVAL", "watch_interval"},
+        {"MODELGATE_GATEWAY", "gateway"},
+        {"MODELGATE_BLOB_CACHE_SIZE", "blob_cache_size"},
+        {"MODELGATE_REVISION_TTL", "revision_ttl"},
+        {"MODELGATE_FAIL_OPEN", "fail_open"},
     };
     char msg[200] = "";
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {

@@ -7,6 +7,7 @@
 #define MG_CLI_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum { CONFIG_MAX_ROOTS = 64, CONFIG_MAX_WATCH = 256, CONFIG_MAX_FILE = 1 << 20, CONFIG_WATCH_INTERVAL_MAX = 86400 };
 
@@ -21,11 +22,19 @@ typedef struct serve_config {
     char *watch[CONFIG_MAX_WATCH]; /* model URIs re-scanned when their files change (watch.c) */
     size_t nwatch;
     unsigned watch_interval; /* seconds between two looks at the watched models */
+    /* the Hub gateway (src/gateway): its listen address (NULL: no gateway),
+     * the bytes of verified files it keeps, how long a branch -> commit
+     * answer is reused, and whether a failed scan lets a model through */
+    char *gateway;
+    uint64_t blob_cache_size;
+    unsigned revision_ttl;
+    int fail_open;
 } serve_config;
 
 /* Fills the defaults (listen 127.0.0.1:8080, data ./var, workers = cores,
  * queue 64, hub https://huggingface.co, watch interval 60 s; no roots: the
- * caller falls back to the working directory; nothing watched). */
+ * caller falls back to the working directory; nothing watched; no gateway,
+ * blob cache 10 GiB, revision ttl 30 s, fail closed). */
 int config_defaults(serve_config *c);
 void config_free(serve_config *c);
 
@@ -42,7 +51,8 @@ void config_clear_watch(serve_config *c);
 int config_load_file(serve_config *c, const char *path, char *err, size_t errlen);
 /* Applies MODELGATE_LISTEN, _DATA, _ROOTS (colon-separated), _WORKERS,
  * _QUEUE, _HUB_ENDPOINT, _HUB_TOKEN, _WATCH (whitespace-separated),
- * _WATCH_INTERVAL. Errors name the variable. */
+ * _WATCH_INTERVAL, _GATEWAY, _BLOB_CACHE_SIZE, _REVISION_TTL, _FAIL_OPEN.
+ * Errors name the variable. */
 int config_load_env(serve_config *c, char *err, size_t errlen);
 
 #endif

@@ -19,6 +19,7 @@ static void usage(FILE *out)
             "  threats          list every threat id with its severity and title\n"
             "  policy show|check  print the effective policy, or validate a policy file\n"
             "  serve            run the scanner service (REST API, docs/rest.md)\n"
+            "  gateway          run the Hugging Face Hub gateway (docs/gateway.md)\n"
             "  token create     create an API token for the service\n"
             "  rescan           re-evaluate stored models after a rules or policy change\n"
             "  help [COMMAND]   show help for a command\n"
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "gateway") == 0)
+        return cmd_gateway(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "rescan") == 0)
@@ -61,6 +64,8 @@ int main(int argc, char **argv)
             help_serve(stdout);
         else if (topic && strcmp(topic, "token") == 0)
             help_token(stdout);
+        else if (topic && strcmp(topic, "gateway") == 0)
+            help_gateway(stdout);
         else if (topic && strcmp(topic, "rescan") == 0)
             help_rescan(stdout);
         else

@@ -1,8 +1,9 @@
 /*
  * api.h - what the service's files share inside src/server: response
  * helpers, the handlers of each resource (scans.c, models.c, policies.c,
- * metrics.c), model URI checks (uri.c), accepted scans (job.c) and their
- * queue (pool.c), the policy set in force and the counters.
+ * metrics.c, decisions.c), model URI checks (uri.c), accepted scans
+ * (job.c) and their queue (pool.c), the policy set in force and the
+ * counters.
  */
 #ifndef MG_SERVER_API_H
 #define MG_SERVER_API_H
@@ -11,6 +12,13 @@
 #include <stdatomic.h>
 
 #include "server.h"
+
+/* ---- HTTP (http.c) ---- */
+
+struct sockaddr_storage;
+/* Fills `sa` from l->addr (an IPv4 or IPv6 literal) and l->port; returns
+ * its length, 0 when the address is not a literal. Also the gateway's. */
+unsigned http_make_addr(const srv_listen *l, struct sockaddr_storage *sa, int *v6);
 
 /* ---- responses (api.c) ---- */
 
@@ -37,6 +45,7 @@ void policies_put(const srv_ctx *ctx, const srv_request *req, const char *param,
 void threats_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
 void tokens_create(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
 void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void decisions_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
 
 /* ---- listings (page.c): ?limit and the opaque ?cursor ---- */
 
@@ -50,6 +59,9 @@ typedef struct page_req {
 int page_parse(const srv_request *req, page_req *pg, srv_response *resp);
 /* The cursor that continues after (created_at, uuid), as a JSON string. */
 json_t *page_cursor(const char *created_at, const char *uuid);
+/* ?since: an RFC 3339 time into the stored form (UTC, microseconds, in
+ * out); -1 when it is not one (scans.c). */
+int since_parse(const char *s, char out[40]);
 
 /* ---- model URIs (uri.c) ---- */
 
@@ -69,6 +81,7 @@ struct srv_job {
     char created_at[40];
     char *model_uri, *license, *labels; /* labels: JSON object text or NULL */
     char *path;                         /* resolved local path, NULL: remote or to resolve again */
+    char *hub_token; /* the gateway's caller token for this hub scan (never stored), NULL: the configured one */
     /* the outcome, written by the worker before the pool marks it done */
     char *report; /* the stored report document, NULL when it could not be stored */
     int src_rc;   /* SRC_* of a remote source (SRC_OK otherwise) */

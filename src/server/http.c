@@ -208,7 +208,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
 }
 
 /* Fills `sa` from an address literal; returns its length, 0 when invalid. */
-static socklen_t make_addr(const srv_listen *l, struct sockaddr_storage *sa, int *v6)
+unsigned http_make_addr(const srv_listen *l, struct sockaddr_storage *sa, int *v6)
 {
     memset(sa, 0, sizeof *sa);
     struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
@@ -233,7 +233,7 @@ int http_start(srv_http **out, const srv_listen *l, const srv_ctx *ctx, char *er
     *out = NULL;
     struct sockaddr_storage sa;
     int v6 = 0;
-    if (!make_addr(l, &sa, &v6)) {
+    if (!http_make_addr(l, &sa, &v6)) {
         snprintf(err, errlen, "not an IP address: %s", l->addr);
         return MG_EINVAL;
     }

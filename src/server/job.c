@@ -65,6 +65,7 @@ void job_unref(srv_job *job)
     free(job->license);
     free(job->labels);
     free(job->path);
+    free(job->hub_token);
     free(job->report);
     free(job);
 }
@@ -123,7 +124,10 @@ static mg_report *scan_remote(const srv_ctx *ctx, srv_job *job, scan_out *out)
     src_result res;
     memset(&res, 0, sizeof res);
     job->err[0] = 0;
-    int rc = src_scan(&rep, ctx->engine, ctx->src, job->model_uri, &res, job->err, sizeof job->err);
+    src_config cfg = *ctx->src;
+    if (job->hub_token) /* a gateway caller's token reads what that caller may read */
+        cfg.hub_token = job->hub_token;
+    int rc = src_scan(&rep, ctx->engine, &cfg, job->model_uri, &res, job->err, sizeof job->err);
     out->bytes_read = res.bytes_read;
     out->revision = res.revision;
     res.revision = NULL;

@@ -128,6 +128,23 @@ int policies_new(srv_policies **out, mg_store *st, char *err, size_t errlen)
     return MG_OK;
 }
 
+int policies_reload(srv_policies *ps)
+{
+    char err[300];
+    policy_ref *r = load_latest(ps->store, err, sizeof err);
+    if (!r)
+        return -1;
+    pthread_mutex_lock(&ps->mu);
+    int same = ps->cur->version == r->version;
+    pthread_mutex_unlock(&ps->mu);
+    if (same) {
+        ref_drop(r);
+        return 0;
+    }
+    policies_swap(ps, r);
+    return 1;
+}
+
 void policies_free(srv_policies *ps)
 {
     if (!ps)

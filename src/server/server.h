@@ -133,6 +133,10 @@ void pool_free(srv_pool *p);
  * Takes ownership of nothing; reads the store. */
 int policies_new(srv_policies **out, mg_store *st, char *err, size_t errlen);
 void policies_free(srv_policies *ps);
+/* Puts the newest stored set in force when another process (a `serve`
+ * next to a `modelgate gateway` on the same store) stored one: 1 when it
+ * changed, 0 when not, -1 when the store could not be read. */
+int policies_reload(srv_policies *ps);
 /* Digest and version of the current set, for the start-up line. */
 void policies_describe(srv_policies *ps, char *out, size_t n);
 

@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "internal.h" /* net.h and the SRC_* codes */
 
 typedef struct sink {
     const net_request *rq;
@@ -76,6 +76,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
             done += (size_t)w;
         }
         rs->written += len;
+        if (s->rq->on_data && s->rq->on_data(s->rq->on_data_arg, p, len) != 0)
+            return 0;
         return len;
     }
     if (rs->body_len + len > s->cap) {
@@ -154,6 +156,10 @@ static size_t on_header(char *line, size_t size, size_t n, void *ctx)
         slot = &rs->error_code;
     else if (header_is(line, len, "X-Error-Message", &v, &vl))
         slot = &rs->error_message;
+    else if (header_is(line, len, "Content-Type", &v, &vl))
+        slot = &rs->content_type;
+    else if (header_is(line, len, "Retry-After", &v, &vl))
+        slot = &rs->retry_after;
     else if (header_is(line, len, "X-Linked-Size", &v, &vl)) {
         char *t = header_value(v, vl);
         rs->linked_size = t ? strtoull(t, NULL, 10) : 0;
@@ -170,6 +176,13 @@ static size_t on_header(char *line, size_t size, size_t n, void *ctx)
         *slot = header_value(v, vl);
     }
     return len;
+}
+
+/* Aborts a transfer whose caller set rq->cancel. */
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const net_request *rq = ((sink *)ctx)->rq;
+    return rq->cancel && *rq->cancel ? 1 : 0;
 }
 
 int net_perform(const net_request *rq, net_response *rs, char *err, size_t errlen)
@@ -203,6 +216,17 @@ int net_perform(const net_request *rq, net_response *rs, char *err, size_t errle
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, rq->headers);
     if (rq->method && strcmp(rq->method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (rq->method && strcmp(rq->method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->post_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->post_body ? rq->post_body : "");
+    }
+    if (rq->fd >= 0) /* fewer, larger writes for whole-file reads */
+        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L << 10);
+    if (rq->cancel) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     if (rq->range_len) {
         snprintf(range, sizeof range, "%" PRIu64 "-%" PRIu64, rq->range_off, rq->range_off + rq->range_len - 1);
         curl_easy_setopt(c, CURLOPT_RANGE, range);
@@ -246,6 +270,8 @@ void net_response_free(net_response *rs)
     free(rs->content_range);
     free(rs->error_code);
     free(rs->error_message);
+    free(rs->content_type);
+    free(rs->retry_after);
     memset(rs, 0, sizeof *rs);
 }
 
@@ -304,4 +330,151 @@ int net_content_range(const char *v, uint64_t *first, uint64_t *last, uint64_t *
     else if (parse_u64(&p, total) || *p)
         return -1;
     return *first <= *last && *last < *total ? 0 : -1;
+}
+
+/* ---- redirects ---- */
+
+typedef struct net_origin {
+    char *scheme, *host, *port; /* curl_free'd */
+} net_origin;
+
+static void origin_clear(net_origin *o)
+{
+    curl_free(o->scheme);
+    curl_free(o->host);
+    curl_free(o->port);
+    memset(o, 0, sizeof *o);
+}
+
+/* The origin of `url` (resolved against `base` when relative) as libcurl
+ * will connect to it; *abs gets the absolute URL (curl_free). */
+static int origin_parse(const char *base, const char *url, net_origin *o, char **abs)
+{
+    CURLU *u = curl_url();
+    int rc = -1;
+    memset(o, 0, sizeof *o);
+    if (u && (!base || curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK) &&
+        curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &o->scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &o->host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &o->port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, abs, 0) == CURLUE_OK) {
+        char *user = NULL;
+        rc = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ? -1 : 0; /* no user names: no Basic auth */
+        curl_free(user);
+    }
+    if (rc != 0)
+        origin_clear(o);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int origin_equal(const net_origin *a, const net_origin *b)
+{
+    return strcasecmp(a->scheme, b->scheme) == 0 && strcasecmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
+}
+
+static int is_http(const char *scheme)
+{
+    return strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0;
+}
+
+int net_is_redirect(long status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+int net_same_origin(const char *a, const char *b)
+{
+    net_origin oa, ob;
+    char *ua = NULL, *ub = NULL;
+    int same = origin_parse(NULL, a, &oa, &ua) == 0 && origin_parse(NULL, b, &ob, &ub) == 0 && origin_equal(&oa, &ob);
+    if (ua)
+        origin_clear(&oa);
+    if (ub)
+        origin_clear(&ob);
+    curl_free(ua);
+    curl_free(ub);
+    return same;
+}
+
+/* Headers of one hop: the caller's, plus `auth` while on the home origin. */
+static struct curl_slist *hop_headers(const struct curl_slist *base, const char *auth)
+{
+    struct curl_slist *hd = NULL, *t;
+    for (const struct curl_slist *p = base; p; p = p->next) {
+        if (!(t = curl_slist_append(hd, p->data)))
+            goto fail;
+        hd = t;
+    }
+    if (auth) {
+        if (!(t = curl_slist_append(hd, auth)))
+            goto fail;
+        hd = t;
+    }
+    return hd;
+fail:
+    curl_slist_free_all(hd);
+    return NULL;
+}
+
+int net_follow(const net_request *rq0, const char *auth, int max_hops, net_response *rs, char *err, size_t errlen)
+{
+    net_request rq = *rq0;
+    net_origin home, cur_o;
+    char *cur = NULL;
+    memset(rs, 0, sizeof *rs);
+    if (origin_parse(NULL, rq0->url, &home, &cur) != 0 || !is_http(home.scheme)) {
+        if (cur)
+            origin_clear(&home);
+        curl_free(cur);
+        snprintf(err, errlen, "%s is not an http(s) URL", rq0->url);
+        return SRC_EUPSTREAM;
+    }
+    char *dummy = NULL;
+    origin_parse(NULL, cur, &cur_o, &dummy);
+    curl_free(dummy);
+    int rc = SRC_ENOMEM;
+    for (int hop = 0;; hop++) {
+        struct curl_slist *hd = hop_headers(rq0->headers, auth && origin_equal(&cur_o, &home) ? auth : NULL);
+        if (!hd && (rq0->headers || auth)) {
+            rc = SRC_ENOMEM;
+            break;
+        }
+        rq.url = cur;
+        rq.headers = hd;
+        rc = net_perform(&rq, rs, err, errlen);
+        curl_slist_free_all(hd);
+        if (rc != SRC_OK || !net_is_redirect(rs->status))
+            break;
+        rc = SRC_EUPSTREAM;
+        if (hop == max_hops || !rs->location) {
+            snprintf(err, errlen, "%s: %s", rq0->url,
+                     rs->location ? "too many redirects" : "a redirect without Location");
+            break;
+        }
+        net_origin next_o;
+        char *next = NULL;
+        int https_before = strcasecmp(cur_o.scheme, "https") == 0;
+        if (origin_parse(cur, rs->location, &next_o, &next) != 0 || !is_http(next_o.scheme) ||
+            (https_before && strcasecmp(next_o.scheme, "https") != 0)) {
+            if (next)
+                origin_clear(&next_o);
+            curl_free(next);
+            snprintf(err, errlen, "%s redirected to a URL that is refused (only http(s), never https to http)",
+                     rq0->url);
+            break;
+        }
+        origin_clear(&cur_o);
+        cur_o = next_o;
+        curl_free(cur);
+        cur = next;
+        net_response_free(rs);
+    }
+    if (rc != SRC_OK)
+        net_response_free(rs);
+    origin_clear(&home);
+    origin_clear(&cur_o);
+    curl_free(cur);
+    return rc;
 }
