@@ -73,6 +73,7 @@ suite client "$PY" tests/e2e/client_test.py build/test/modelgate
 suite stage "$PY" tests/e2e/stage_test.py build/test/modelgate
 suite s3 "$PY" tests/e2e/s3_test.py build/test/modelgate
 suite hub "$PY" tests/e2e/hub_test.py build/test/modelgate
+suite gateway "$PY" tests/e2e/gateway_test.py build/test/modelgate
 suite replay replay
 
 echo

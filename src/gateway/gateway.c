@@ -33,7 +33,13 @@
 #include "gw.h"
 #include "util/banned.h"
 
-enum { META_BUCKETS = 4096, META_MAX = 65536, READ_CHUNK = 256 << 10 };
+enum {
+    META_BUCKETS = 4096,
+    META_MAX = 65536,
+    READ_CHUNK = 256 << 10,
+    MAX_CONNECTIONS = 1024,   /* one thread each */
+    THREAD_STACK = 512 << 10, /* plenty for a handler; 1024 threads stay within 512 MiB */
+};
 
 /* What upstream said about a file at a revision (its HEAD answer). */
 typedef struct meta {
@@ -845,7 +851,8 @@ int gw_start(gw **out, const gw_config *cfg, const srv_ctx *ctx, char *err, size
         MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                          MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                          (size_t)SRV_MAX_HEADERS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SRV_TIMEOUT_S,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_THREAD_STACK_SIZE,
+                         (size_t)THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!g->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)", cfg->addr,
                  (unsigned)cfg->port);

@@ -1,17 +1,22 @@
 #!/usr/bin/python3
-"""standin_hub.py - a stand-in Hugging Face hub for tests: serves model (and
-dataset) repositories from a folder, with the endpoints, headers and errors of
-the real Hub that download clients depend on (see
+"""standin_hub.py - a stand-in Hugging Face hub for tests: serves model,
+dataset and space repositories from a folder, with the endpoints, headers and
+errors of the real Hub that download clients depend on (see
 ../shared/design/hub-and-s3.md, sections 2-4), and a second listener that plays
 the LFS CDN (a different port, so a different origin).
 
 Layout of --root:
     ROOT/<ns>/<name>/<rev>/...files...         a model repo; every folder is a branch
     ROOT/datasets/<ns>/<name>/<rev>/...        a dataset repo
+    ROOT/spaces/<ns>/<name>/<rev>/...          a space repo
     ROOT/<ns>/<name>/.tags.json                optional {"v1.0": "main"}: tags naming a branch folder
+    ROOT/<ns>/<name>/.private                  a private repo (any kind): see --token-scope
 A branch folder's name is URL-decoded, so a folder `refs%2Fpr%2F1` is the
 revision `refs/pr/1`. Each branch gets a deterministic commit sha: sha1 over
-its sorted (path, git blob oid) list and its name.
+its sorted (path, git blob oid) list and its name. Nothing about a branch is
+cached but file hashes (keyed by path, inode, size, mtime and ctime; small
+files are always hashed again), so a test that replaces the files of a branch
+folder moves the branch: the next request sees the new commit.
 
 Files larger than --lfs-threshold are LFS files: their tree entry carries
 `lfs: {oid: sha256, size, pointerSize}` and /resolve answers 302 to the CDN
@@ -21,28 +26,42 @@ multi-GiB sparse file is never read whole; their oids are then not the
 sha256/sha1 of the full content (the only deviation from the Hub). Bodies
 are served by pread() of the requested range, never whole.
 
-Endpoints (models; /api/datasets/... and /datasets/... alike):
+Endpoints (models; /api/datasets/..., /datasets/..., /api/spaces/... and
+/spaces/... alike):
     GET  /api/models/NS/NAME[/revision/REV][?expand=K...]
     GET  /api/models/NS/NAME/tree/REV[/PATH][?recursive=true&expand=false&cursor=C]
     POST /api/models/NS/NAME/paths-info/REV       JSON or form body
     HEAD|GET /NS/NAME/resolve/REV/PATH            Range supported
     HEAD|GET /NS/NAME/raw/REV/PATH                LFS files: the pointer text
+    GET  /api/models/NS/NAME/xet-read-token/REV   (--xet) a read token
     CDN: HEAD|GET /repos/AA/BB/SHA256?...&Expires=E&Signature=S
 Errors as the Hub sends them: X-Error-Code (RepoNotFound, RevisionNotFound,
 EntryNotFound) and X-Error-Message headers plus a JSON {"error": ...} body.
 
 Options: --root DIR, --host H, --port P (0: any), --cdn-port P, --token T
-(every hub request must carry `Authorization: Bearer T`), --page-size N,
+(every hub request must carry `Authorization: Bearer T`; with --token-scope
+private only requests for repos marked .private must, as the Hub's private
+repos: 401 + RepoNotFound without it, other repos stay public), --page-size N,
 --lfs-threshold BYTES, --hash-max BYTES, --delay-ms N and --fail-status N
 (faults for hub requests whose path matches --fault-match, default
 "/resolve/"), --ignore-range (answer 200 with the whole file, as a server
 without range support does), --cdn-hops N (the CDN redirects N more times, relative
 Locations), --cdn-base URL and --link-base URL (what LFS Locations and tree
-Link headers point at: to test clients against foreign hosts), --rename
+Link headers point at: to test clients against foreign hosts),
+--corrupt-match REGEX (the CDN flips the last byte of LFS files whose path
+under --root matches: content that does not match its sha256), --rename
 OLD=NEW (a renamed repo: 307 with a relative Location), --log FILE (one
-JSON line per request: listener, method, path, range, auth, accept, status).
-Revision "HEAD" is main. Not served: spaces, legacy one-segment repo ids,
-Xet (no X-Xet-* headers are ever sent), uploads.
+JSON line per request: listener, method, path, range, auth, accept, ua
+(User-Agent), status, xet: true when the answer was Xet file info).
+--xet: LFS files are Xet-backed, as most on the Hub are: their tree and
+paths-info entries carry xetHash, their /resolve answers carry `X-Xet-Hash`
+and `Link: <...xet-read-token/SHA>; rel="xet-auth", <.../cas/reconstruction/H>;
+rel="xet-reconstruction-info"`, and a /resolve whose Accept names
+application/vnd.xet-fileinfo+json gets a 200 with that Content-Type and a small
+JSON body instead of a redirect to the bytes (what makes clients download from
+the Xet CAS, around a proxy that does not strip it; /cas/ itself is not served).
+Revision "HEAD" is main. Not served: legacy one-segment repo ids, Xet content,
+uploads.
 
 When ready it prints one JSON line on stdout:
     {"port": P, "cdn_port": Q, "url": "http://127.0.0.1:P", "cdn_url": "..."}
@@ -68,6 +87,8 @@ SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 DATE = "2024-01-01T00:00:00.000Z"
 CHUNK = 1 << 20
 MAX_BODY = 1 << 20
+SMALL = 1 << 16
+XET_INFO = "application/vnd.xet-fileinfo+json"
 
 
 class HubError(Exception):
@@ -131,14 +152,16 @@ class Store:
     def repo_dir(self, kind, ns, name):
         if not NAME_RE.match(ns) or not NAME_RE.match(name) or ".." in ns + name:
             return None
-        base = os.path.join(self.root, "datasets") if kind == "dataset" else self.root
+        base = os.path.join(self.root, kind + "s") if kind in ("dataset", "space") else self.root
         d = os.path.join(base, ns, name)
         return d if os.path.isdir(d) and not os.path.islink(d) else None
 
     def file_info(self, path, st):
-        key = (path, st.st_size, st.st_mtime_ns)
+        # small files are hashed every time: a file rewritten in place within
+        # one timestamp tick keeps size and mtime, and must still be seen
+        key = (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         with self.lock:
-            hit = self.hashes.get(key)
+            hit = self.hashes.get(key) if st.st_size > SMALL else None
         if hit:
             return hit
         size = st.st_size
@@ -213,7 +236,12 @@ class Store:
         return self.revision(repo, rev) is not None
 
 
-def entries(files):
+def xet_hash(lfs_oid):
+    """A stand-in Xet hash of an LFS file (64 hex, derived from its sha256)."""
+    return hashlib.sha256(("xet " + lfs_oid).encode()).hexdigest()
+
+
+def entries(files, xet=False):
     """Tree entries of a snapshot, directories included, sorted by path."""
     dirs = {}
     for rel, (_, _, info) in files.items():
@@ -226,6 +254,8 @@ def entries(files):
         if info["lfs"]:
             e["size"] = info["lfs"]["size"]
             e["lfs"] = dict(info["lfs"])
+            if xet:
+                e["xetHash"] = xet_hash(info["lfs"]["oid"])
         out.append(e)
     for d, oids in dirs.items():
         oid = hashlib.sha1(("tree\n" + "\n".join(sorted(oids))).encode()).hexdigest()
@@ -251,7 +281,8 @@ class Hub:
         line = json.dumps({"t": round(time.time(), 6), "listener": listener, "method": handler.command,
                            "path": handler.path, "range": handler.headers.get("Range"),
                            "auth": handler.headers.get("Authorization"), "accept": handler.headers.get("Accept"),
-                           "status": status})
+                           "ua": handler.headers.get("User-Agent"), "status": status,
+                           "xet": getattr(handler, "xet_sent", False)})
         with self.log_lock:
             self.log.write(line + "\n")
             self.log.flush()
@@ -319,8 +350,9 @@ class Base(BaseHTTPRequestHandler):
         h["X-Error-Message"] = e.message
         self.send_json(e.status, {"error": e.message}, h)
 
-    def send_file(self, path, size, headers, etag):
-        """200 or 206 with the bytes of one range, read by pread() in chunks."""
+    def send_file(self, path, size, headers, etag, corrupt=False):
+        """200 or 206 with the bytes of one range, read by pread() in chunks
+        (with corrupt, the file's last byte flipped)."""
         rng = None if self.hub.args.ignore_range else parse_range(self.headers.get("Range"), size)
         h = dict(headers)
         h["ETag"] = '"%s"' % etag
@@ -346,6 +378,8 @@ class Base(BaseHTTPRequestHandler):
                 b = os.pread(f.fileno(), min(CHUNK, last + 1 - pos), pos)
                 if not b:
                     break
+                if corrupt and pos + len(b) == size:
+                    b = b[:-1] + bytes([b[-1] ^ 0xFF])
                 self.wfile.write(b)
                 pos += len(b)
 
@@ -377,15 +411,23 @@ class HubHandler(Base):
             raise HubError(413, "Request body too large")
         return self.rfile.read(n) if n > 0 else b""
 
-    def check_auth(self):
+    def check_auth(self, repo=None):
+        """Every request needs the token (--token-scope all); with scope
+        private only those for a repo marked .private (called again once the
+        repo is found)."""
         token = self.hub.args.token
         got = self.headers.get("Authorization")
         if token is None:
+            return
+        if self.hub.args.token_scope == "private" and not (repo and self.is_private(repo)):
             return
         if got is None:
             raise HubError(401, "Invalid username or password.", "RepoNotFound")
         if not hmac.compare_digest(got.encode(), ("Bearer " + token).encode()):
             raise HubError(401, "Invalid credentials in Authorization header")
+
+    def is_private(self, repo):
+        return os.path.isfile(os.path.join(repo, ".private"))
 
     def find_repo(self, kind, ns, name):
         repo = self.hub.store.repo_dir(kind, ns, name)
@@ -393,6 +435,7 @@ class HubHandler(Base):
             status = 404 if self.headers.get("Authorization") else 401
             msg = "Repository not found" if status == 404 else "Invalid username or password."
             raise HubError(status, msg, "RepoNotFound")
+        self.check_auth(repo)
         return repo
 
     def renamed(self, ns, name, new_prefix_fmt, rest_raw):
@@ -414,12 +457,13 @@ class HubHandler(Base):
             raise HubError(a.fail_status, "Injected failure")
 
     def route(self):
+        self.xet_sent = False  # one handler serves every request of a keep-alive connection
         if self.command == "POST":
             payload = self.body()
         url = urllib.parse.urlsplit(self.path)
         raw = url.path
         self.faults()
-        m = re.match(r"^/api/(models|datasets)/([^/]+)/([^/]+)(/.*)?$", raw)
+        m = re.match(r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)(/.*)?$", raw)
         if m:
             kind = m.group(1)[:-1]
             ns, name, rest = m.group(2), m.group(3), m.group(4) or ""
@@ -437,16 +481,20 @@ class HubHandler(Base):
                 return self.repo_info(kind, ns, name, repo, rev, url.query)
             if rest.startswith("/tree/"):
                 return self.tree(kind, ns, name, repo, rest[len("/tree/"):], url)
+            if rest.startswith("/xet-read-token/") and self.hub.args.xet:
+                return self.send_json(200, {"accessToken": "xet_" + self.hub.sign("read", 0)[:32],
+                                            "exp": int(time.time()) + 3600, "casUrl": self.hub.url + "/cas"})
             raise HubError(404, "Not Found")
-        m = re.match(r"^/(datasets/)?([^/]+)/([^/]+)/(resolve|raw)/(.+)$", raw)
+        m = re.match(r"^/(datasets/|spaces/)?([^/]+)/([^/]+)/(resolve|raw)/(.+)$", raw)
         if m and self.command in ("GET", "HEAD"):
-            kind = "dataset" if m.group(1) else "model"
+            kind = m.group(1)[:-2] if m.group(1) else "model"
             ns, name = m.group(2), m.group(3)
             self.check_auth()
-            prefix = ("/datasets/%s/" if m.group(1) else "/%s/") + m.group(4) + "/"
+            prefix = "/" + (m.group(1) or "") + "%s/" + m.group(4) + "/"
             if self.renamed(ns, name, prefix, m.group(5)):
                 return
-            return self.resolve(self.find_repo(kind, ns, name), m.group(5), m.group(4) == "raw")
+            api = "/api/%ss/%s/%s" % (kind, ns, name)
+            return self.resolve(self.find_repo(kind, ns, name), m.group(5), m.group(4) == "raw", api)
         raise HubError(404, "Not Found")
 
     def split_rev(self, repo, rest):
@@ -469,7 +517,9 @@ class HubHandler(Base):
         files, sha = self.snapshot(repo, rev)
         rid = "%s/%s" % (ns, name)
         doc = {"_id": hashlib.sha1(rid.encode()).hexdigest()[:24], "id": rid, "author": ns, "sha": sha,
-               "lastModified": DATE, "createdAt": DATE, "private": self.hub.args.token is not None,
+               "lastModified": DATE, "createdAt": DATE,
+               "private": self.hub.args.token is not None and (
+                   self.hub.args.token_scope == "all" or self.is_private(repo)),
                "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": [],
                "siblings": [{"rfilename": p} for p in sorted(files)]}
         if kind == "model":
@@ -486,7 +536,7 @@ class HubHandler(Base):
         q = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
         qd = dict(q)
         recursive = qd.get("recursive", "false").lower() == "true"
-        all_entries = entries(files)
+        all_entries = entries(files, self.hub.args.xet)
         sub = sub.strip("/")
         if sub and not any(e["path"] == sub and e["type"] == "directory" for e in all_entries):
             raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": sha})
@@ -524,7 +574,7 @@ class HubHandler(Base):
             raise HubError(400, "Invalid body")
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise HubError(400, "paths must be a list of strings")
-        by_path = {e["path"]: e for e in entries(files)}
+        by_path = {e["path"]: e for e in entries(files, self.hub.args.xet)}
         out = []
         for p in paths:
             e = by_path.get(p.strip("/"))
@@ -539,7 +589,7 @@ class HubHandler(Base):
             out.append(e)
         self.send_json(200, out)
 
-    def resolve(self, repo, rest, raw=False):
+    def resolve(self, repo, rest, raw=False, api=""):
         rev, path = self.split_rev(repo, rest)
         files, sha = self.snapshot(repo, rev)
         if path not in files:
@@ -559,9 +609,31 @@ class HubHandler(Base):
             hops = "/hop/%d" % self.hub.args.cdn_hops if self.hub.args.cdn_hops else ""
             base = (self.hub.args.cdn_base or self.hub.cdn_url).rstrip("/")
             loc = "%s%s/repos/%s/%s/%s?%s" % (base, hops, oid[:2], oid[2:4], oid, query)
-            return self.send(302, b"", {"Location": loc, "X-Linked-Size": str(size), "X-Linked-Etag": '"%s"' % oid,
-                                        "ETag": '"%s"' % info["oid"], "X-Repo-Commit": sha}, "text/plain")
+            h = {"X-Linked-Size": str(size), "X-Linked-Etag": '"%s"' % oid, "ETag": '"%s"' % info["oid"],
+                 "X-Repo-Commit": sha}
+            if self.hub.args.xet:
+                return self.resolve_xet(h, api, sha, oid, size, loc)
+            h["Location"] = loc
+            return self.send(302, b"", h, "text/plain")
         self.send_file(full, size, {"X-Repo-Commit": sha}, info["oid"])
+
+
+    def resolve_xet(self, headers, api, sha, oid, size, loc):
+        """An Xet-backed LFS file: the Xet headers on the redirect, or the Xet
+        file info itself when the client asks for it."""
+        h = dict(headers)
+        xh = xet_hash(oid)
+        recon = "%s/cas/reconstruction/%s" % (self.hub.url, xh)
+        h["X-Xet-Hash"] = xh
+        h["Link"] = '<%s%s/xet-read-token/%s>; rel="xet-auth", <%s>; rel="xet-reconstruction-info"' % (
+            self.hub.url, api, sha, recon)
+        if XET_INFO in (self.headers.get("Accept") or ""):
+            self.xet_sent = True
+            doc = {"casUrl": self.hub.url + "/cas", "hash": xh, "refreshUrl": "%s%s/xet-read-token/%s" % (
+                self.hub.url, api, sha), "reconstructionUrl": recon, "etag": oid, "size": size}
+            return self.send(200, json.dumps(doc).encode(), h, XET_INFO)
+        h["Location"] = loc
+        return self.send(302, b"", h, "text/plain")
 
 
 class CdnHandler(Base):
@@ -598,9 +670,12 @@ class CdnHandler(Base):
             st = os.stat(path) if path else None
         except OSError:
             st = None
-        if st is None:
+        info = self.hub.store.file_info(path, st) if st else None
+        if not info or not info["lfs"] or info["lfs"]["oid"] != oid:  # the file was replaced meanwhile
             raise HubError(404, "NoSuchKey")
-        self.send_file(path, st.st_size, {}, hashlib.md5(oid.encode()).hexdigest())
+        rel = os.path.relpath(path, self.hub.store.root).replace(os.sep, "/")
+        corrupt = bool(self.hub.args.corrupt_match and re.search(self.hub.args.corrupt_match, rel))
+        self.send_file(path, st.st_size, {}, hashlib.md5(oid.encode()).hexdigest(), corrupt)
 
 
 def main():
@@ -610,6 +685,8 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--cdn-port", type=int, default=0)
     ap.add_argument("--token")
+    ap.add_argument("--token-scope", choices=("all", "private"), default="all")
+    ap.add_argument("--xet", action="store_true")
     ap.add_argument("--page-size", type=int, default=1000)
     ap.add_argument("--lfs-threshold", type=int, default=10 << 20)
     ap.add_argument("--hash-max", type=int, default=64 << 20)
@@ -621,6 +698,7 @@ def main():
     ap.add_argument("--cdn-base")
     ap.add_argument("--link-base")
     ap.add_argument("--rename", action="append", default=[])
+    ap.add_argument("--corrupt-match")
     ap.add_argument("--log")
     args = ap.parse_args()
     if args.page_size < 1:
