@@ -97,17 +97,17 @@ build/test/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/libmodelgate.a
 # targets over the command's parsers link their object too
 build/test/replay_s3_list: build/test/obj/src/sources/s3_xml.o
 build/fuzz/fuzz_s3_list: build/fuzz/obj/src/sources/s3_xml.o
-build/test/replay_hub_tree: $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ))
-build/fuzz/fuzz_hub_tree: $(patsubst %.c,build/fuzz/obj/%.o,$(filter src/sources/%,$(CLI_SRC)))
-build/test/replay_gateway_route: build/test/obj/src/gateway/route.o
-build/fuzz/fuzz_gateway_route: build/fuzz/obj/src/gateway/route.o
+build/test/replay_hub_tree: $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/obj/src/common/lex.o
+build/fuzz/fuzz_hub_tree: $(patsubst %.c,build/fuzz/obj/%.o,$(filter src/sources/%,$(CLI_SRC)) src/common/lex.c)
+build/test/replay_gateway_route: build/test/obj/src/gateway/route.o build/test/obj/src/common/lex.o
+build/fuzz/fuzz_gateway_route: build/fuzz/obj/src/gateway/route.o build/fuzz/obj/src/common/lex.o
 
 # the S3 source against a local S3 server (tests/e2e/s3_test.py)
-build/test/s3_probe: tests/e2e/s3_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/libmodelgate.a
+build/test/s3_probe: tests/e2e/s3_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/obj/src/common/lex.o build/test/libmodelgate.a
 	$(TEST_CC) $(TEST_CFLAGS) -Isrc -o $@ $^ $(LIBS)
 
 # the hub source against a stand-in hub (tests/e2e/hub_test.py)
-build/test/hub_probe: tests/e2e/hub_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/libmodelgate.a
+build/test/hub_probe: tests/e2e/hub_probe.c $(filter build/test/obj/src/sources/%,$(TEST_CLI_OBJ)) build/test/obj/src/common/lex.o build/test/libmodelgate.a
 	$(TEST_CC) $(TEST_CFLAGS) -Isrc -o $@ $^ $(LIBS)
 
 # the staging of remote models against full reads, over a stand-in source
@@ -144,13 +144,15 @@ fuzz: deps build/fuzz/fuzz_$(T)
 # scans the examples, then runs the service in the foreground on its embedded
 # SQLite store in ./var (LISTEN=ADDR:PORT to change where; Ctrl-C stops it)
 LISTEN ?= 127.0.0.1:8080
+GATEWAY ?= 127.0.0.1:8081
 run: all
 	@for m in examples/clean-model examples/tampered-model; do \
 	  echo "$$ modelgate scan $$m"; build/release/modelgate scan --format text $$m; \
 	  rc=$$?; echo "(exit $$rc)"; echo; [ $$rc -le 1 ] || exit $$rc; \
 	done
-	@echo "$$ modelgate serve --listen $(LISTEN) --data var --root ."
-	@exec build/release/modelgate serve --listen $(LISTEN) --data var --root .
+	@echo "$$ modelgate serve --listen $(LISTEN) --data var --root . --gateway $(GATEWAY)"
+	@echo "(the Hub gateway: HF_ENDPOINT=http://$(GATEWAY) huggingface-cli download ...; docs/gateway.md)"
+	@exec build/release/modelgate serve --listen $(LISTEN) --data var --root . --gateway $(GATEWAY)
 
 check: deps
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/modelgate.h

@@ -12,11 +12,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/lex.h"
 #include "../sources/net.h"
 #include "gateway.h"
 
 enum {
-    GW_NAME_MAX = 96,      /* the Hub's limit for a namespace or repo name */
+    GW_NAME_MAX = LEX_HUB_NAME_MAX,
     GW_REV_MAX = 255,      /* a branch, tag or sha */
     GW_PATH_MAX = 4096,    /* a file path in a repo */
     GW_TOKEN_MAX = 4096,   /* an Authorization header */

@@ -22,6 +22,7 @@
 
 #include <openssl/evp.h>
 
+#include "../common/lex.h"
 #include "gw.h"
 #include "util/banned.h"
 
@@ -59,33 +60,6 @@ static int seg_is(const segs *s, size_t i, const char *word)
     return i < s->count && s->n[i] == strlen(word) && memcmp(s->p[i], word, s->n[i]) == 0;
 }
 
-/* A namespace or repo name: [A-Za-z0-9._-], not starting with '.' or '-',
- * no "..", at most GW_NAME_MAX bytes (the Hub's rules). */
-static int name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > GW_NAME_MAX || s[0] == '.' || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                 c == '-';
-        if (!ok || (c == '.' && i + 1 < n && s[i + 1] == '.'))
-            return 0;
-    }
-    return 1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes segments [from, count) joined by '/' into out; refuses bad
  * escapes, control bytes, an empty result and anything longer than max-1. */
 static int decode_join(const segs *s, size_t from, char *out, size_t max)
@@ -102,8 +76,8 @@ static int decode_join(const segs *s, size_t from, char *out, size_t max)
         for (size_t k = 0; k < n; k++) {
             unsigned char c = (unsigned char)p[k];
             if (c == '%') {
-                int hi = k + 2 < n ? hexval(p[k + 1]) : -1;
-                int lo = k + 2 < n ? hexval(p[k + 2]) : -1;
+                int hi = k + 2 < n ? lex_hexval(p[k + 1]) : -1;
+                int lo = k + 2 < n ? lex_hexval(p[k + 2]) : -1;
                 if (hi < 0 || lo < 0)
                     return -1;
                 c = (unsigned char)(hi * 16 + lo);
@@ -147,14 +121,14 @@ static size_t take_repo(const segs *s, size_t i, const char *const *keywords, gw
 {
     /* NS/NAME wins when both readings fit: a legacy id is the exception */
     int one = i + 1 >= s->count || (!is_keyword(s, i + 2, keywords) && is_keyword(s, i + 1, keywords));
-    if (i >= s->count || !name_ok(s->p[i], s->n[i]))
+    if (i >= s->count || !lex_hub_name_ok(s->p[i], s->n[i]))
         return 0;
     if (one) {
         snprintf(r->name, sizeof r->name, "%.*s", (int)s->n[i], s->p[i]);
         snprintf(r->repo, sizeof r->repo, "%s", r->name);
         return i + 1;
     }
-    if (!name_ok(s->p[i + 1], s->n[i + 1]))
+    if (!lex_hub_name_ok(s->p[i + 1], s->n[i + 1]))
         return 0;
     snprintf(r->ns, sizeof r->ns, "%.*s", (int)s->n[i], s->p[i]);
     snprintf(r->name, sizeof r->name, "%.*s", (int)s->n[i + 1], s->p[i + 1]);
@@ -270,20 +244,6 @@ int gw_is_commit(const char *s)
 
 /* ---- Range ---- */
 
-static int parse_num(const char **p, uint64_t *v)
-{
-    const char *s = *p;
-    uint64_t x = 0;
-    if (*s < '0' || *s > '9')
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++)
-        if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(*s - '0'), &x))
-            return -1;
-    *p = s;
-    *v = x;
-    return 0;
-}
-
 int gw_range_parse(const char *hdr, uint64_t size, uint64_t *off, uint64_t *len)
 {
     if (!hdr || strncmp(hdr, "bytes=", 6) != 0 || strchr(hdr, ','))
@@ -292,7 +252,7 @@ int gw_range_parse(const char *hdr, uint64_t size, uint64_t *off, uint64_t *len)
     uint64_t a = 0, b = 0;
     if (*p == '-') { /* the last b bytes */
         p++;
-        if (parse_num(&p, &b) || *p)
+        if (lex_u64(&p, &b) || *p)
             return 1;
         if (b == 0 || size == 0)
             return -1;
@@ -300,11 +260,11 @@ int gw_range_parse(const char *hdr, uint64_t size, uint64_t *off, uint64_t *len)
         *len = size - *off;
         return 0;
     }
-    if (parse_num(&p, &a) || *p++ != '-')
+    if (lex_u64(&p, &a) || *p++ != '-')
         return 1;
     uint64_t last = UINT64_MAX; /* "a-": to the end */
     if (*p) {
-        if (parse_num(&p, &b) || *p || b < a)
+        if (lex_u64(&p, &b) || *p || b < a)
             return 1;
         last = b;
     }

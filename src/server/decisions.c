@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/lex.h"
 #include "api.h"
 
 typedef struct decision_filter {
@@ -18,18 +19,6 @@ typedef struct decision_filter {
     char ns[97], name[97];
 } decision_filter;
 
-/* A hub namespace or repo name: 1-96 of [A-Za-z0-9._-], as the hub allows. */
-static int repo_part_ok(const char *s, size_t n)
-{
-    if (n < 1 || n > 96)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-              strchr("._-", s[i])))
-            return 0;
-    return 1;
-}
-
 /* ?repo=NS/NAME (or a legacy one-segment NAME) into the filter; -1 when
  * it is not one. */
 static int repo_parse(const char *repo, decision_filter *df)
@@ -37,7 +26,7 @@ static int repo_parse(const char *repo, decision_filter *df)
     const char *slash = strchr(repo, '/');
     if (!slash) {
         size_t n = strlen(repo);
-        if (!repo_part_ok(repo, n))
+        if (!lex_hub_name_ok(repo, n))
             return -1;
         df->ns[0] = 0;
         memcpy(df->name, repo, n + 1);
@@ -46,7 +35,7 @@ static int repo_parse(const char *repo, decision_filter *df)
         return 0;
     }
     size_t nl = (size_t)(slash - repo), ml = strlen(slash + 1);
-    if (!repo_part_ok(repo, nl) || !repo_part_ok(slash + 1, ml))
+    if (!lex_hub_name_ok(repo, nl) || !lex_hub_name_ok(slash + 1, ml))
         return -1; /* also refuses a second '/': it is not in the name's alphabet */
     memcpy(df->ns, repo, nl);
     df->ns[nl] = 0;

@@ -24,15 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/lex.h"
 #include "api.h"
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
 
 /* The local path a file:// URI or plain path names, malloc'd and
  * percent-decoded; NULL with `why` set when malformed. */
@@ -53,7 +46,7 @@ static char *local_path(const char *uri, const char **why)
     char *out = malloc(strlen(p) + 1), *o = out;
     for (; out && *p; p++) {
         int hi, lo;
-        if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 && (hi | lo)) {
+        if (*p == '%' && (hi = lex_hexval(p[1])) >= 0 && (lo = lex_hexval(p[2])) >= 0 && (hi | lo)) {
             *o++ = (char)(hi * 16 + lo); /* %00 is left as text: it would cut the path */
             p += 2;
         } else {
@@ -93,17 +86,6 @@ static int s3_bucket_ok(const char *b, size_t n)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '.' || b[i] == '-'))
-            return 0;
-    return 1;
-}
-
-/* A hub namespace or repo name: 1-96 of [A-Za-z0-9._-], not "." or "..". */
-static int hub_part_ok(const char *s, size_t n)
-{
-    if (n < 1 || n > 96 || (n <= 2 && strncmp(s, "..", n) == 0))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
             return 0;
     return 1;
 }
@@ -153,13 +135,13 @@ static const char *hub_repo_ok(const char *p, int allow_at, int allow_rest)
         return shape; /* hf://datasets, hf://spaces@main: a type without a repository */
     const char *q = tl ? p + tl + 1 : p;
     size_t first = strcspn(q, "/@");
-    if (!hub_part_ok(q, first))
+    if (!lex_hub_name_ok(q, first))
         return shape;
     const char *rest = q + first;
     if (*rest == '/' && (tl || !allow_rest)) { /* the NAME of NS/NAME */
         const char *nm = rest + 1;
         size_t nl = strcspn(nm, "/@");
-        if (!hub_part_ok(nm, nl))
+        if (!lex_hub_name_ok(nm, nl))
             return shape;
         rest = nm + nl;
     } else if (tl) {

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/lex.h"
 #include "internal.h"
 #include "util/banned.h"
 
@@ -50,7 +51,6 @@ enum {
     HUB_MAX_REDIRECTS = 3,
     HUB_INFO_MAX = 8 << 20,  /* the revision answer (tiny with expand=sha; a hub may ignore expand) */
     HUB_PAGE_MAX = 16 << 20, /* one tree page (the Hub's pages of 1000 entries are ~300 KB) */
-    HUB_NAME_MAX = 96,       /* the Hub's limit for a namespace or repo name */
     HUB_REV_MAX = 255,
     HUB_PATH_MAX = 4096,
     HUB_TOKEN_MAX = 4096,
@@ -143,23 +143,6 @@ static int part_absent(CURLU *u, CURLUPart what)
 
 /* ---- names and encodings ---- */
 
-/* A namespace or repo name as the Hub allows them: [A-Za-z0-9._-], at most
- * 96 bytes, not starting with '.' or '-', no "..". They go into URL paths
- * unencoded, so nothing else may pass. */
-static int name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > HUB_NAME_MAX || s[0] == '.' || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                 c == '-';
-        if (!ok || (c == '.' && i + 1 < n && s[i + 1] == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Revisions and tokens: printable ASCII without blanks (git forbids blanks
  * and control bytes in ref names; a token goes into a header line). */
 static int printable_ok(const char *s, size_t n, size_t max)
@@ -226,14 +209,6 @@ static char *pct(const char *s, int keep_slash)
     return out;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Decodes one percent-encoded URL segment (a revision in /tree/REV);
  * NULL when malformed or when it decodes to a NUL. */
 static char *unpct(const char *s, size_t n)
@@ -246,8 +221,8 @@ static char *unpct(const char *s, size_t n)
             *o++ = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1; /* two digits must follow */
-        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+        int hi = i + 2 < n ? lex_hexval(s[i + 1]) : -1; /* two digits must follow */
+        int lo = hi >= 0 ? lex_hexval(s[i + 2]) : -1;
         if (lo < 0 || (hi == 0 && lo == 0)) {
             free(out);
             return NULL;
@@ -337,8 +312,8 @@ static int set_repo(hub_ref *f, const hub_segs *g, size_t n)
 {
     const char *ns = n == 2 ? g->p[0] : "";
     size_t nl = n == 2 ? g->n[0] : 0;
-    if ((n != 1 && n != 2) || (n == 1 && f->kind != &hub_kinds[0]) || (n == 2 && !name_ok(ns, nl)) ||
-        !name_ok(g->p[n - 1], g->n[n - 1]))
+    if ((n != 1 && n != 2) || (n == 1 && f->kind != &hub_kinds[0]) || (n == 2 && !lex_hub_name_ok(ns, nl)) ||
+        !lex_hub_name_ok(g->p[n - 1], g->n[n - 1]))
         return SRC_EINVAL;
     f->ns = strndup(ns, nl);
     f->name = strndup(g->p[n - 1], g->n[n - 1]);

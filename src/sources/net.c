@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../common/lex.h"
 #include "internal.h" /* net.h and the SRC_* codes */
 
 typedef struct sink {
@@ -275,20 +276,6 @@ void net_response_free(net_response *rs)
     memset(rs, 0, sizeof *rs);
 }
 
-static int parse_u64(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-    if (*s < '0' || *s > '9')
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++)
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
-            return -1;
-    *p = s;
-    *out = v;
-    return 0;
-}
-
 int net_check_read(const net_response *rs, uint64_t off, uint64_t len, uint64_t size, const char *what, char *err,
                    size_t errlen)
 {
@@ -323,11 +310,11 @@ int net_content_range(const char *v, uint64_t *first, uint64_t *last, uint64_t *
     if (strncasecmp(v, "bytes ", 6) != 0)
         return -1;
     const char *p = v + 6;
-    if (parse_u64(&p, first) || *p++ != '-' || parse_u64(&p, last) || *p++ != '/')
+    if (lex_u64(&p, first) || *p++ != '-' || lex_u64(&p, last) || *p++ != '/')
         return -1;
     if (p[0] == '*' && !p[1])
         *total = UINT64_MAX;
-    else if (parse_u64(&p, total) || *p)
+    else if (lex_u64(&p, total) || *p)
         return -1;
     return *first <= *last && *last < *total ? 0 : -1;
 }
