@@ -59,6 +59,7 @@ struct gw {
     gw_upstream up;
     gw_verdicts *verdicts;
     gw_blobs *blobs;
+    gw_audit *audit;
     struct MHD_Daemon *daemon;
     pthread_mutex_t mu; /* the meta cache */
     meta *buckets[META_BUCKETS];
@@ -149,8 +150,7 @@ static void audit(gw_req *q, const char *action, const char *commit, const char 
         .scan_uuid = scan_uuid && *scan_uuid ? scan_uuid : NULL,
         .reason = reason && *reason ? reason : NULL,
     };
-    if (store_decision_add(q->g->ctx->store, &d) != STORE_OK)
-        fprintf(stderr, "modelgate: gateway: could not record the decision on %s (%s)\n", q->route.repo, outcome);
+    audit_add(q->g->audit, &d);
 }
 
 static const char *action_of(const gw_req *q)
@@ -807,6 +807,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
 
 static void gw_free(gw *g)
 {
+    audit_free(g->audit); /* after the daemon: no request adds to it any more */
     blobs_free(g->blobs);
     verdicts_free(g->verdicts);
     pthread_mutex_lock(&g->mu);
@@ -839,7 +840,8 @@ int gw_start(gw **out, const gw_config *cfg, const srv_ctx *ctx, char *err, size
     long timeout = ctx->src && ctx->src->timeout_s ? ctx->src->timeout_s : 30;
     if (up_init(&g->up, ctx->src && ctx->src->hub_endpoint ? ctx->src->hub_endpoint : "https://huggingface.co", timeout,
                 err, errlen) != 0 ||
-        verdicts_new(&g->verdicts, ctx) != 0 || blobs_new(&g->blobs, dir, cfg->blob_cache_size, err, errlen) != 0) {
+        verdicts_new(&g->verdicts, ctx) != 0 || audit_new(&g->audit, ctx->store) != 0 ||
+        blobs_new(&g->blobs, dir, cfg->blob_cache_size, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
         gw_free(g);

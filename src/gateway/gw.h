@@ -122,6 +122,16 @@ void verdict_clear(gw_verdict *out);
  * seconds at most; cheap otherwise). */
 void verdicts_policy_check(gw_verdicts *v);
 
+/* ---- the audit trail (audit.c) ---- */
+
+typedef struct gw_audit gw_audit;
+int audit_new(gw_audit **out, mg_store *st);
+/* Queues a copy of d for the store (written within milliseconds); waits
+ * only when thousands are already queued. */
+void audit_add(gw_audit *a, const store_decision *d);
+/* Writes what is queued, stops the writer, frees. NULL is fine. */
+void audit_free(gw_audit *a);
+
 /* ---- blob cache (blobs.c) ---- */
 
 typedef struct gw_blobs gw_blobs;

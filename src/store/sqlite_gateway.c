@@ -60,15 +60,33 @@ int store_verdict_find(mg_store *st, const char *model_uri, const char *rules_ve
     "uuid, created_at, caller, client_addr, repo_type, repo, revision, commit_sha, path, action, outcome, scan_uuid, " \
     "reason"
 
-int store_decision_add(mg_store *st, const store_decision *d)
+static int insert_decision(mg_store *st, const store_decision *d)
 {
     const char *args[] = {d->uuid,       d->created_at, d->caller, d->client_addr, d->repo_type, d->repo,  d->revision,
                           d->commit_sha, d->path,       d->action, d->outcome,     d->scan_uuid, d->reason};
+    return sq_run(st->db,
+                  "INSERT INTO gateway_decisions (" DECISION_COLS ")"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                  args, 13);
+}
+
+int store_decision_add(mg_store *st, const store_decision *d)
+{
+    return store_decision_add_many(st, d, 1);
+}
+
+/* One transaction, so one disk flush however many rows: the gateway
+ * writes its audit trail in batches (src/gateway/audit.c). */
+int store_decision_add_many(mg_store *st, const store_decision *d, size_t n)
+{
     pthread_mutex_lock(&st->mu);
-    int rc = sq_run(st->db,
-                    "INSERT INTO gateway_decisions (" DECISION_COLS ")"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                    args, 13);
+    int rc = n > 1 ? sq_exec(st->db, "BEGIN IMMEDIATE") : STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = insert_decision(st, &d[i]);
+    if (n > 1 && rc == STORE_OK && (rc = sq_exec(st->db, "COMMIT")) != STORE_OK)
+        sq_exec(st->db, "ROLLBACK");
+    else if (n > 1 && rc != STORE_OK)
+        sq_exec(st->db, "ROLLBACK");
     pthread_mutex_unlock(&st->mu);
     return rc;
 }

@@ -194,6 +194,8 @@ typedef struct store_decision {
 } store_decision;
 typedef int (*store_decision_fn)(void *ctx, const store_decision *row);
 int store_decision_add(mg_store *st, const store_decision *d);
+/* n decisions in one transaction (all or none). */
+int store_decision_add_many(mg_store *st, const store_decision *d, size_t n);
 /* Decisions newest first by (created_at, uuid); uses f->outcome, f->ns + f->name (repo == "ns/name"), f->since,
  * the keyset cursor and f->limit. */
 int store_decision_list(mg_store *st, const store_filter *f, store_decision_fn fn, void *ctx);
