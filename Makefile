@@ -22,8 +22,12 @@ LIB_SRC := $(wildcard src/lib/*.c src/lib/util/*.c src/lib/formats/*.c src/lib/r
 # the command: subcommands, and the service's store and HTTP server (outside the library: they
 # touch the network and the database, which libmodelgate never does)
 CLI_SRC := $(wildcard src/cli/*.c src/common/*.c src/store/*.c src/server/*.c src/sources/*.c src/gateway/*.c)
-# the OpenAPI document the service serves at /api/v1/openapi.json, compiled into the command
-CLI_GEN := build/gen/openapi_json.c
+# the OpenAPI document the service serves at /api/v1/openapi.json, and the dashboard (every file
+# under web/, served at / and /ui/), compiled into the command
+CLI_GEN := build/gen/openapi_json.c build/gen/web_assets.c
+# web/'s files and folders (a folder's time changes when a file is added or removed)
+WEB_FILES := $(shell find web -name '.?*' -prune -o -type f -print 2>/dev/null | grep -E '^[A-Za-z0-9._/-]+$$')
+WEB_DIRS := $(shell find web -name '.?*' -prune -o -type d -print 2>/dev/null | grep -E '^[A-Za-z0-9._/-]+$$')
 # every data file under src/lib/rules/ is compiled in as mg_data_<name>
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
 RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)
@@ -51,6 +55,10 @@ build/gen/data_index.c: $(RULES_DATA) mk/embed.sh Makefile
 build/gen/openapi_json.c: docs/openapi.json mk/embed.sh
 	@mkdir -p $(@D)
 	mk/embed.sh mg_openapi_json $< > $@
+
+build/gen/web_assets.c: $(WEB_FILES) $(WEB_DIRS) mk/embed_dir.sh
+	@mkdir -p $(@D)
+	mk/embed_dir.sh web > $@.tmp && mv $@.tmp $@
 
 # ---- release ----
 REL_OBJ := $(patsubst %.c,build/release/obj/%.o,$(LIB_SRC) $(GEN_SRC))

@@ -74,6 +74,8 @@ suite stage "$PY" tests/e2e/stage_test.py build/test/modelgate
 suite s3 "$PY" tests/e2e/s3_test.py build/test/modelgate
 suite hub "$PY" tests/e2e/hub_test.py build/test/modelgate
 suite gateway "$PY" tests/e2e/gateway_test.py build/test/modelgate
+suite ui "$PY" tests/e2e/ui_test.py build/test/modelgate
+suite session "$PY" tests/e2e/session_test.py build/test/modelgate
 suite replay replay
 
 echo

@@ -1,7 +1,9 @@
 /*
  * api.h - what the service's files share inside src/server: response
- * helpers, the handlers of each resource (scans.c, models.c, policies.c,
- * metrics.c, decisions.c), model URI checks (uri.c), accepted scans
+ * helpers, who calls (bearer tokens in api.c, dashboard sessions in
+ * session.c), the dashboard's files (assets.c), the handlers of each
+ * resource (scans.c, models.c, policies.c, metrics.c, decisions.c,
+ * overview.c), model URI checks (uri.c), accepted scans
  * (job.c) and their queue (pool.c), the policy set in force and the
  * counters.
  */
@@ -19,6 +21,37 @@ struct sockaddr_storage;
 /* Fills `sa` from l->addr (an IPv4 or IPv6 literal) and l->port; returns
  * its length, 0 when the address is not a literal. Also the gateway's. */
 unsigned http_make_addr(const srv_listen *l, struct sockaddr_storage *sa, int *v6);
+
+/* ---- who calls (api.c, session.c) ---- */
+
+/* The caller of a request that passed authentication. */
+typedef struct srv_auth {
+    store_role role;
+    int session;     /* 1: a dashboard session cookie; 0: a bearer token (or no token needed) */
+    char caller[32]; /* "token:" + the first 12 hex digits of the token's SHA-256; "" without a token */
+    char csrf[65];   /* a session's CSRF token and expiry */
+    char expires_at[40];
+} srv_auth;
+
+/* Authenticates by the session cookie (session.c) when the request has no
+ * Authorization header: fills `auth`, or answers 401 (and clears a dead
+ * cookie) and returns ROLE_NONE. */
+store_role session_authenticate(const srv_ctx *ctx, const srv_request *req, srv_auth *auth, srv_response *resp);
+/* A session's state-changing request (POST, PUT, PATCH, DELETE) must repeat
+ * its CSRF token and come from the service's own origin: 0, or -1 after
+ * answering 403. */
+int session_check_request(const srv_request *req, const srv_auth *auth, srv_response *resp);
+/* An Origin header, when present, names this service (http or https and the
+ * Host header): 1, else 0. */
+int session_origin_ok(const srv_request *req);
+/* `author` of a stored policy: "token:<12 hex> (<role>)". */
+void session_author(const srv_auth *auth, char out[64]);
+
+/* ---- the dashboard's files (assets.c) ---- */
+
+/* Answers GET / and GET /ui/<path> from the files compiled in from web/;
+ * returns 0 when `path` is neither (the API answers it). */
+int assets_handle(const srv_request *req, srv_response *resp);
 
 /* ---- responses (api.c) ---- */
 
@@ -46,6 +79,12 @@ void threats_get(const srv_ctx *ctx, const srv_request *req, const char *param, 
 void tokens_create(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
 void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
 void decisions_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void scans_report(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void policies_versions(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void session_create(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void session_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void session_delete(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
+void overview_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp);
 
 /* ---- listings (page.c): ?limit and the opaque ?cursor ---- */
 
@@ -57,6 +96,9 @@ typedef struct page_req {
 
 /* Reads ?limit and ?cursor; answers 400 and returns -1 when either is bad. */
 int page_parse(const srv_request *req, page_req *pg, srv_response *resp);
+/* Reads ?limit alone (1..SRV_LIST_MAX, default SRV_LIST_DEFAULT), for a
+ * listing with a cursor of its own; -1 after answering 400. */
+int page_limit(const srv_request *req, int *limit, srv_response *resp);
 /* The cursor that continues after (created_at, uuid), as a JSON string. */
 json_t *page_cursor(const char *created_at, const char *uuid);
 /* ?since: an RFC 3339 time into the stored form (UTC, microseconds, in
@@ -153,6 +195,8 @@ typedef struct policy_ref policy_ref;
 const policy_ref *policies_acquire(srv_policies *ps);
 void policies_release(srv_policies *ps, const policy_ref *ref);
 const mg_policy *policy_of(const policy_ref *ref);
+/* The set's stored version (0: the built-in defaults). */
+int policy_version_of(const policy_ref *ref);
 
 /* ---- counters (metrics.c) ---- */
 

@@ -11,6 +11,9 @@
  * body is read; a chunked body that outgrows it is drained and refused at
  * the end. Only then does the request reach api_handle.
  *
+ * Every answer carries the security headers (Content-Security-Policy and
+ * friends, below): the dashboard is served from this port too.
+ *
  * A request that waits for a scan (POST /api/v1/scans?wait=true) must not
  * hold one of the few HTTP threads for minutes: its connection is
  * suspended (MHD_suspend_connection) and resumed by the scan pool when the
@@ -48,19 +51,46 @@ typedef struct http_req {
     struct srv_http *h;
 } http_req;
 
+/* On every answer of this port, API and dashboard alike: the dashboard runs
+ * only scripts and styles it was served from here (no inline code, so text
+ * from a hostile model file that ends up in the page cannot run), is never
+ * framed, sends no Referer, and no answer is content-sniffed. */
+static const char *const security_headers[][2] = {
+    {"Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+};
+
+static void add_headers(struct MHD_Response *r, const srv_response *resp)
+{
+    for (size_t i = 0; i < sizeof security_headers / sizeof security_headers[0]; i++)
+        MHD_add_response_header(r, security_headers[i][0], security_headers[i][1]);
+    if (resp->body || resp->static_body)
+        MHD_add_response_header(r, "Content-Type", resp->content_type ? resp->content_type : "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (resp->set_cookie[0])
+        MHD_add_response_header(r, "Set-Cookie", resp->set_cookie);
+    if (resp->disposition[0])
+        MHD_add_response_header(r, "Content-Disposition", resp->disposition);
+}
+
 static enum MHD_Result send_resp(struct srv_http *h, struct MHD_Connection *c, srv_response *resp)
 {
     char *body = resp->body;
-    size_t len = body ? strlen(body) : 0;
     metrics_http(h->ctx->metrics, resp->status);
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        resp->static_body
+            ? MHD_create_response_from_buffer(resp->static_len, (void *)resp->static_body, MHD_RESPMEM_PERSISTENT)
+            : MHD_create_response_from_buffer(body ? strlen(body) : 0, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
         return MHD_NO;
     }
-    if (body)
-        MHD_add_response_header(r, "Content-Type", resp->content_type ? resp->content_type : "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (resp->static_body)
+        free(body); /* not sent (a handler sets one or the other) */
+    add_headers(r, resp);
     if (resp->retry_after) {
         char v[16];
         snprintf(v, sizeof v, "%u", resp->retry_after);
@@ -155,6 +185,10 @@ static enum MHD_Result dispatch(struct srv_http *h, struct MHD_Connection *c, co
         .method = method,
         .path = url,
         .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
+        .csrf_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"),
+        .origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN),
+        .host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
         .body = r->body ? r->body : "",
         .body_len = r->len,
         .arg = query_arg,

@@ -84,11 +84,10 @@ static int cursor_decode(const char *s, page_req *pg)
     return is_uuid(pg->uuid) ? 0 : -1;
 }
 
-int page_parse(const srv_request *req, page_req *pg, srv_response *resp)
+int page_limit(const srv_request *req, int *limit, srv_response *resp)
 {
-    memset(pg, 0, sizeof *pg);
-    pg->limit = SRV_LIST_DEFAULT;
-    const char *l = req->arg(req, "limit"), *c = req->arg(req, "cursor");
+    *limit = SRV_LIST_DEFAULT;
+    const char *l = req->arg(req, "limit");
     if (l) {
         char *end;
         errno = 0;
@@ -97,8 +96,17 @@ int page_parse(const srv_request *req, page_req *pg, srv_response *resp)
             fail(resp, 400, "limit must be an integer from 1 to 1000");
             return -1;
         }
-        pg->limit = (int)v;
+        *limit = (int)v;
     }
+    return 0;
+}
+
+int page_parse(const srv_request *req, page_req *pg, srv_response *resp)
+{
+    memset(pg, 0, sizeof *pg);
+    if (page_limit(req, &pg->limit, resp) != 0)
+        return -1;
+    const char *c = req->arg(req, "cursor");
     if (c && *c && cursor_decode(c, pg) != 0) {
         fail(resp, 400, "cursor is not one this service returned (use next_cursor as given)");
         return -1;

@@ -1,11 +1,12 @@
 /*
  * policies.c - the policy set in force and the admin resources:
- * GET/PUT /api/v1/policies, GET /api/v1/threats, POST /api/v1/tokens.
+ * GET/PUT /api/v1/policies, GET /api/v1/policies/versions,
+ * GET /api/v1/threats, POST /api/v1/tokens.
  *
  * Policy sets are versioned in the store: every PUT (validated exactly as
- * `modelgate policy check` validates a file) stores a new version, and a
- * restart loads the newest. Version 0 is the built-in default set, in force
- * until the first PUT.
+ * `modelgate policy check` validates a file) stores a new version with who
+ * stored it, and a restart loads the newest. Version 0 is the built-in
+ * default set, in force until the first PUT.
  *
  * Swapping is atomic for scans: a worker takes a counted reference to the
  * set when it judges a scan and keeps that set until it has stored the
@@ -72,6 +73,11 @@ void policies_release(srv_policies *ps, const policy_ref *ref)
 const mg_policy *policy_of(const policy_ref *ref)
 {
     return ref->policy;
+}
+
+int policy_version_of(const policy_ref *ref)
+{
+    return ref->version;
 }
 
 /* Makes `r` the set in force (it comes with its own reference). */
@@ -203,8 +209,9 @@ void policies_put(const srv_ctx *ctx, const srv_request *req, const char *param,
         return;
     }
     int version = 0;
-    char created[40] = "";
-    if (store_policy_add(ctx->store, req->body, mg_policy_digest(p), &version, created) != STORE_OK) {
+    char created[40] = "", author[64];
+    session_author(req->auth, author);
+    if (store_policy_add(ctx->store, req->body, mg_policy_digest(p), author, &version, created) != STORE_OK) {
         mg_policy_free(p);
         fail(resp, 500, "could not store the policy");
         return;
@@ -220,6 +227,63 @@ void policies_put(const srv_ctx *ctx, const srv_request *req, const char *param,
     fprintf(stderr, "modelgate: policy version %d in force (%s)\n", version, mg_policy_digest(p));
     rescan_request(ctx->rescan); /* models judged by the previous set are judged again */
     answer_policy(ctx->policies, resp);
+}
+
+/* ---- GET /api/v1/policies/versions ---- */
+
+typedef struct versions_acc {
+    json_t *arr;
+    int limit, more, last;
+} versions_acc;
+
+static int version_row(void *arg, const store_policy *p)
+{
+    versions_acc *a = arg;
+    if ((int)json_array_size(a->arr) == a->limit) {
+        a->more = 1; /* the extra row asked for: there is a next page */
+        return 0;
+    }
+    a->last = p->version;
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s?, s:s}", "version", p->version, "digest", p->digest, "created_at",
+                          p->created_at, "author", p->author, "yaml", p->yaml);
+    return o && json_array_append_new(a->arr, o) == 0 ? 0 : MG_ENOMEM;
+}
+
+/* ?cursor: the version the previous page ended at (the next_cursor this
+ * listing returned, a decimal number); 0 when none, -1 when malformed. */
+static int versions_cursor(const srv_request *req)
+{
+    const char *c = req->arg(req, "cursor");
+    if (!c || !*c)
+        return 0;
+    size_t n = strlen(c);
+    if (n > 9 || strspn(c, "0123456789") != n || c[0] == '0')
+        return -1; /* at most 9 digits: fits an int */
+    int v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (c[i] - '0');
+    return v;
+}
+
+void policies_versions(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
+{
+    int limit, before = versions_cursor(req);
+    if (page_limit(req, &limit, resp) != 0)
+        return;
+    if (before < 0) {
+        fail(resp, 400, "cursor is not one this service returned (use next_cursor as given)");
+        return;
+    }
+    versions_acc a = {.arr = json_array(), .limit = limit};
+    if (!a.arr || store_policy_list(ctx->store, before, limit + 1, version_row, &a) != STORE_OK) {
+        json_decref(a.arr);
+        fail(resp, 500, "store unavailable");
+        return;
+    }
+    char next[16];
+    snprintf(next, sizeof next, "%d", a.last);
+    respond(resp, 200,
+            json_pack("{s:o, s:o}", "versions", a.arr, "next_cursor", a.more ? json_string(next) : json_null()));
 }
 
 /* ---- GET /api/v1/threats ---- */

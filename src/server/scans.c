@@ -1,5 +1,6 @@
 /*
- * scans.c - /api/v1/scans: create (queue) a scan, read one, list them.
+ * scans.c - /api/v1/scans: create (queue) a scan, read one (or download its
+ * report), list them.
  *
  * A created scan is stored at once as PENDING and queued (pool.c); the
  * caller gets 202 with its uuid, or with ?wait=true the finished report
@@ -213,6 +214,35 @@ static int get_row(void *arg, const store_scan *row)
 void scans_get(const srv_ctx *ctx, const srv_request *req, const char *uuid, srv_response *resp)
 {
     int rc = is_uuid(uuid) ? store_scan_get(ctx->store, uuid, get_row, resp) : STORE_ENOTFOUND;
+    if (rc == STORE_ENOTFOUND)
+        fail(resp, 404, "no such scan");
+    else if (rc != STORE_OK)
+        fail(resp, 500, "store unavailable");
+}
+
+/* ---- the report as a download ---- */
+
+static int report_row(void *arg, const store_scan *row)
+{
+    srv_response *resp = arg;
+    if (row->state != SCAN_DONE) {
+        fail(resp, 409, "the scan is not finished: it has no report yet");
+        return 0;
+    }
+    resp->status = 200;
+    resp->body = strdup(row->report);
+    /* the stored uuid: 36 characters of [0-9a-f-], safe inside the quotes */
+    snprintf(resp->disposition, sizeof resp->disposition, "attachment; filename=\"modelgate-%s.json\"", row->uuid);
+    return resp->body ? 0 : MG_ENOMEM;
+}
+
+/* GET /api/v1/scans/{uuid}/report.json: the stored report, byte for byte,
+ * with a Content-Disposition that makes a browser save it. */
+void scans_report(const srv_ctx *ctx, const srv_request *req, const char *uuid, srv_response *resp)
+{
+    int rc = is_uuid(uuid) ? store_scan_get(ctx->store, uuid, report_row, resp) : STORE_ENOTFOUND;
+    if (rc != STORE_OK)
+        resp->disposition[0] = 0;
     if (rc == STORE_ENOTFOUND)
         fail(resp, 404, "no such scan");
     else if (rc != STORE_OK)

@@ -37,6 +37,7 @@ enum {
     SRV_MAX_LABEL_VALUE = 1024,
     SRV_WORKERS_MAX = 256,   /* --workers */
     SRV_QUEUE_MAX = 1000000, /* --queue */
+    SRV_SESSION_S = 43200,   /* a dashboard session's life: 12 h (Max-Age of its cookie) */
 };
 
 typedef struct srv_policies srv_policies; /* the current policy set (policies.c) */
@@ -66,10 +67,15 @@ typedef struct srv_request {
     const char *method;
     const char *path;          /* without the query string */
     const char *authorization; /* the header, or NULL */
+    const char *cookie;        /* the Cookie header (a dashboard session), or NULL */
+    const char *csrf_token;    /* the X-CSRF-Token header, or NULL */
+    const char *origin;        /* the Origin header, or NULL */
+    const char *host;          /* the Host header, or NULL */
     const char *body;          /* NUL-terminated, may be "" */
     size_t body_len;
     const char *(*arg)(const struct srv_request *req, const char *key);
-    void *conn; /* for `arg` */
+    void *conn;                  /* for `arg` */
+    const struct srv_auth *auth; /* who calls (api.h): set by api_handle before a handler runs */
 } srv_request;
 
 /* The answer: a status and a malloc'd body (NULL: no body). A handler that
@@ -79,8 +85,12 @@ typedef struct srv_request {
 typedef struct srv_response {
     unsigned status;
     char *body;
+    const unsigned char *static_body; /* instead of body: bytes that outlive the server (the dashboard's files) */
+    size_t static_len;
     const char *content_type; /* NULL: application/json */
     unsigned retry_after;     /* seconds for a Retry-After header; 0: none */
+    char set_cookie[160];     /* a Set-Cookie header value; "": none */
+    char disposition[96];     /* a Content-Disposition header value; "": none */
     srv_job *job;             /* a reference the HTTP layer hands back to api_answer_job */
     unsigned wait_s;
 } srv_response;

@@ -20,7 +20,8 @@
  *
  * This file opens and migrates the store and keeps tokens and policies;
  * scans and models are in sqlite_scans.c, the gateway's verdict lookups and
- * decisions in sqlite_gateway.c.
+ * decisions in sqlite_gateway.c, the dashboard's sessions and reads in
+ * sqlite_session.c.
  */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -31,9 +32,6 @@
 #include <sys/stat.h>
 
 #include "sqlite_int.h"
-
-/* The time now as RFC 3339 UTC (milliseconds), computed by the database. */
-#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 /* Numbered migrations: index i is version i + 1. Append only. */
 static const char *const migrations[] = {
@@ -108,6 +106,22 @@ static const char *const migrations[] = {
     "  reason TEXT);"
     "CREATE INDEX decisions_by_key ON gateway_decisions (created_at, uuid);"
     "CREATE INDEX decisions_by_repo ON gateway_decisions (repo, created_at, uuid);",
+    /* 4: the dashboard. A session is opened with a token and kept as the
+     * SHA-256 of its cookie value (like tokens: a copy of the database opens
+     * no session); expired ones are refused and deleted. Each policy version
+     * records who stored it (NULL for versions stored before). The overview
+     * counts scans by outcome over a time range and lists the newest BLOCKED
+     * ones. */
+    "CREATE TABLE sessions ("
+    "  hash TEXT PRIMARY KEY,"
+    "  token_id INTEGER NOT NULL REFERENCES tokens (id),"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'scanner', 'reader')),"
+    "  csrf TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  expires_at TEXT NOT NULL);"
+    "CREATE INDEX sessions_by_expiry ON sessions (expires_at);"
+    "ALTER TABLE policies ADD COLUMN author TEXT;"
+    "CREATE INDEX scans_by_outcome ON scans (eval_outcome, created_at, uuid);",
 };
 enum { NMIGRATIONS = sizeof migrations / sizeof migrations[0] };
 
@@ -269,8 +283,9 @@ store_role store_role_parse(const char *name)
     return ROLE_NONE;
 }
 
-/* Lowercase hex of SHA-256(text): the only form of a token that is stored. */
-static int token_hash(const char *token, char hex[65])
+/* Lowercase hex of SHA-256(text): the only form of a token (or a session
+ * cookie) that is stored. */
+int sq_hash(const char *token, char hex[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -306,7 +321,7 @@ int store_token_create(mg_store *st, store_role role, char out[STORE_TOKEN_LEN +
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(out + 3 + 2 * i, 3, "%02x", raw[i]);
     char hash[65];
-    if (token_hash(out, hash) != STORE_OK)
+    if (sq_hash(out, hash) != STORE_OK)
         return STORE_ENOMEM;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
@@ -349,7 +364,7 @@ int store_token_lookup(mg_store *st, const char *token, store_role *role)
 {
     char hash[65];
     *role = ROLE_NONE;
-    if (token_hash(token, hash) != STORE_OK)
+    if (sq_hash(token, hash) != STORE_OK)
         return STORE_ENOMEM;
     if (token_seen_get(st, hash, role))
         return STORE_OK;
@@ -399,18 +414,21 @@ const char *sq_col_or_null(sqlite3_stmt *q, int i)
 
 /* ---- policies ---- */
 
-int store_policy_add(mg_store *st, const char *yaml, const char *digest, int *version, char created_at[40])
+int store_policy_add(mg_store *st, const char *yaml, const char *digest, const char *author, int *version,
+                     char created_at[40])
 {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
     if (sqlite3_prepare_v2(st->db,
-                           "INSERT INTO policies (version, yaml, digest, created_at)"
-                           " SELECT COALESCE(MAX(version), 0) + 1, ?1, ?2, " NOW_SQL " FROM policies"
+                           "INSERT INTO policies (version, yaml, digest, created_at, author)"
+                           " SELECT COALESCE(MAX(version), 0) + 1, ?1, ?2, " NOW_SQL ", ?3 FROM policies"
                            " RETURNING version, created_at",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, yaml, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, digest, -1, SQLITE_STATIC);
+        if (author)
+            sqlite3_bind_text(q, 3, author, -1, SQLITE_STATIC);
         if (sqlite3_step(q) == SQLITE_ROW) {
             *version = sqlite3_column_int(q, 0);
             snprintf(created_at, 40, "%s", sq_col(q, 1));

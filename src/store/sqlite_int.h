@@ -1,7 +1,9 @@
 /*
  * sqlite_int.h - what the SQLite backend's files share: the handle and the
  * small statement helpers. sqlite.c opens, migrates and keeps tokens and
- * policies; sqlite_scans.c keeps scans and models.
+ * policies; sqlite_scans.c keeps scans and models; sqlite_gateway.c the
+ * gateway's verdicts and decisions; sqlite_session.c the dashboard's
+ * sessions, policy history and overview counts.
  */
 #ifndef MG_SQLITE_INT_H
 #define MG_SQLITE_INT_H
@@ -32,6 +34,10 @@ struct mg_store {
     size_t nseen; /* entries filled; past TOKEN_CACHE, new hits replace old ones in turn */
 };
 
+/* Lowercase hex of SHA-256(text) (tokens and session cookies are stored so). */
+int sq_hash(const char *text, char hex[65]);
+/* The time now as RFC 3339 UTC (milliseconds), computed by the database. */
+#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 /* Runs SQL without parameters. */
 int sq_exec(sqlite3 *db, const char *sql);
 /* Binds the texts in order to ?1..?n (NULL binds SQL NULL) and runs the

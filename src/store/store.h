@@ -1,8 +1,9 @@
 /*
  * store.h - where the service keeps what must survive a restart: API tokens
  * (hashed), scans from the moment they are accepted (PENDING) to their full
- * report document (report.md), the models and versions they belong to, and
- * every policy set an admin stored.
+ * report document (report.md), the models and versions they belong to,
+ * every policy set an admin stored (and who stored it), and the dashboard's
+ * sessions (hashed, like tokens).
  *
  * The interface is deliberately small and speaks only C strings and plain
  * records, so a second backend (PostgreSQL, for scale-out) can implement the
@@ -162,8 +163,10 @@ int store_model_latest(mg_store *st, store_latest_fn fn, void *ctx);
 /* ---- policies ---- */
 
 /* Stores a policy file as the next version; `version` gets its number and
- * `created_at` its time. */
-int store_policy_add(mg_store *st, const char *yaml, const char *digest, int *version, char created_at[40]);
+ * `created_at` its time. `author` says who stored it ("token:<12 hex>
+ * (admin)"), NULL: nobody known. */
+int store_policy_add(mg_store *st, const char *yaml, const char *digest, const char *author, int *version,
+                     char created_at[40]);
 /* The newest stored policy (yaml malloc'd, caller frees; created_at gets
  * up to 39 characters); STORE_ENOTFOUND when none was ever stored. */
 int store_policy_latest(mg_store *st, char **yaml, int *version, char created_at[40]);
@@ -199,5 +202,61 @@ int store_decision_add_many(mg_store *st, const store_decision *d, size_t n);
 /* Decisions newest first by (created_at, uuid); uses f->outcome, f->ns + f->name (repo == "ns/name"), f->since,
  * the keyset cursor and f->limit. */
 int store_decision_list(mg_store *st, const store_filter *f, store_decision_fn fn, void *ctx);
+
+/* ---- the dashboard (sqlite_session.c): sessions, policy history, overview ---- */
+
+/* A session opened with a token: the token's role, the CSRF token every
+ * state-changing request must repeat, who opened it ("token:" + the first 12
+ * hex digits of the token's SHA-256, as the gateway names callers), and its
+ * times (RFC 3339 UTC, milliseconds). */
+typedef struct store_session {
+    store_role role;
+    char csrf[65];
+    char caller[32];
+    char created_at[40], expires_at[40];
+} store_session;
+enum { STORE_COOKIE_LEN = 64 };
+/* Opens a session for a presented token, lasting `lifetime_s` seconds (0:
+ * expired at once, for tests): a random cookie value (64 hex, written to
+ * `cookie`) of which only the SHA-256 is stored, and a random CSRF token.
+ * Prunes expired sessions. STORE_ENOTFOUND when the token is unknown. */
+int store_session_create(mg_store *st, const char *token, long lifetime_s, char cookie[STORE_COOKIE_LEN + 1],
+                         store_session *out);
+/* The session of a cookie value; STORE_ENOTFOUND when there is none or it
+ * has expired (an expired one is deleted). */
+int store_session_lookup(mg_store *st, const char *cookie, store_session *out);
+/* Ends a session at once (no such session is not an error). */
+int store_session_delete(mg_store *st, const char *cookie);
+/* Deletes every expired session; `deleted` (may be NULL) gets how many. */
+int store_session_prune(mg_store *st, long *deleted);
+
+/* One stored policy version; author is NULL for versions stored before
+ * authors were recorded. */
+typedef struct store_policy {
+    int version;
+    const char *digest, *created_at, *author, *yaml;
+} store_policy;
+typedef int (*store_policy_fn)(void *ctx, const store_policy *row);
+/* Stored versions newest first, below `before` (0: from the newest), at
+ * most `limit`. A non-zero return from fn stops the walk and is returned. */
+int store_policy_list(mg_store *st, int before, int limit, store_policy_fn fn, void *ctx);
+
+/* Rows by outcome. */
+typedef struct store_counts {
+    long allowed, blocked, error, pending;
+} store_counts;
+/* Scans created at or after `since` (stored form), by eval_outcome. */
+int store_scan_counts(mg_store *st, const char *since, store_counts *out);
+/* Gateway decisions created at or after `since`, by outcome. */
+int store_decision_counts(mg_store *st, const char *since, store_counts *out);
+
+/* A BLOCKED scan with its model's identity and the names of the policies it
+ * violated (a JSON array text, read from the report). */
+typedef struct store_blocked {
+    const char *uuid, *model_uri, *namespace_, *model_name, *created_at, *policies;
+} store_blocked;
+typedef int (*store_blocked_fn)(void *ctx, const store_blocked *row);
+/* The newest `limit` BLOCKED scans, newest first. */
+int store_scan_blocked(mg_store *st, int limit, store_blocked_fn fn, void *ctx);
 
 #endif

@@ -103,7 +103,7 @@ void test_store_verdicts(void)
     if (!t.st)
         return;
     int version = 0;
-    CHECK(store_schema_version(t.st, &version) == STORE_OK && version == 3);
+    CHECK(store_schema_version(t.st, &version) == STORE_OK && version == 4);
     found f;
     CHECK(strcmp(verdict(t.st, URI, "r1", "sha256:p1", &f), "") == 0);
 
