@@ -19,9 +19,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,14 +46,18 @@ struct blob_fill {
     uint64_t size;
     int fd;
     char tmp[4200];
-    uint64_t have; /* bytes written, under b->mu */
-    int state;     /* 0 running, 1 verified, -1 failed; under b->mu */
+    uint64_t have;   /* bytes written, under b->mu */
+    uint64_t hashed; /* bytes hashed, under b->mu */
+    int fetched;     /* the download ended: 1 complete, -1 failed; under b->mu */
+    int waiters;     /* threads waiting on cond: wake-ups are only sent to someone */
+    int state;       /* 0 running, 1 verified, -1 failed; under b->mu */
     pthread_cond_t cond;
     /* the download */
     const gw_upstream *up;
     gw_type type;
     char *repo, *commit, *file, *auth;
     EVP_MD_CTX *md;
+    const unsigned char *map; /* the file, mapped for the hasher */
     blob_fill *next;
 };
 
@@ -185,6 +191,8 @@ static void fill_unref_locked(blob_fill *f)
 {
     if (--f->refs > 0)
         return;
+    if (f->map)
+        munmap((void *)f->map, (size_t)f->size);
     if (f->fd >= 0)
         close(f->fd);
     pthread_cond_destroy(&f->cond);
@@ -239,17 +247,51 @@ void blobs_stats(gw_blobs *b, uint64_t *bytes, size_t *count)
 
 /* ---- fills ---- */
 
+/* Waits on the fill's condition, counted so that on_data only wakes
+ * threads when someone waits. Called with b->mu held. */
+static void fill_wait(blob_fill *f)
+{
+    f->waiters++;
+    pthread_cond_wait(&f->cond, &f->b->mu);
+    f->waiters--;
+}
+
+/* curl's thread: the bytes are in the file; readers and the hasher may go on. */
 static int on_data(void *arg, const char *p, size_t n)
 {
     blob_fill *f = arg;
-    if (EVP_DigestUpdate(f->md, p, n) != 1)
-        return -1;
     pthread_mutex_lock(&f->b->mu);
     f->have += n;
-    pthread_cond_broadcast(&f->cond);
+    if (f->waiters)
+        pthread_cond_broadcast(&f->cond);
     int stop = f->b->stopping;
     pthread_mutex_unlock(&f->b->mu);
     return stop ? -1 : 0;
+}
+
+/* The hasher: digests the file from its mapping as it grows, on its own
+ * thread, so receiving, writing and hashing run side by side on two cores
+ * instead of one after another (SHA-256 alone is ~1.8 GB/s per core). */
+static void *hash_main(void *arg)
+{
+    blob_fill *f = arg;
+    gw_blobs *b = f->b;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (f->hashed == f->have && !f->fetched && !b->stopping)
+            fill_wait(f);
+        uint64_t from = f->hashed, to = f->have;
+        if (from == to && (f->fetched || b->stopping))
+            break;
+        pthread_mutex_unlock(&b->mu);
+        int ok = EVP_DigestUpdate(f->md, f->map + from, (size_t)(to - from)) == 1;
+        pthread_mutex_lock(&b->mu);
+        if (!ok)
+            break;
+        f->hashed = to;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
 }
 
 /* The digest of what arrived against the key. */
@@ -271,15 +313,26 @@ static int fetch(blob_fill *f)
 {
     char err[512];
     net_response rs;
-    int rc = up_fetch(f->up, f->type, f->repo, f->commit, f->file, f->auth, f->fd, on_data, f, &f->b->stopping, &rs,
-                      err, sizeof err);
+    pthread_t hasher;
+    int hashing = f->size == 0 || pthread_create(&hasher, NULL, hash_main, f) == 0;
+    int rc = hashing ? up_fetch(f->up, f->type, f->repo, f->commit, f->file, f->auth, f->fd, on_data, f,
+                                &f->b->stopping, &rs, err, sizeof err)
+                     : SRC_ENOMEM;
+    if (!hashing)
+        memset(&rs, 0, sizeof rs), snprintf(err, sizeof err, "no thread to hash it");
+    pthread_mutex_lock(&f->b->mu);
+    f->fetched = rc == SRC_OK ? 1 : -1;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->b->mu);
+    if (hashing && f->size)
+        pthread_join(hasher, NULL);
     if (rc == SRC_OK && rs.status != 200) {
         snprintf(err, sizeof err, "upstream answered %ld", rs.status);
         rc = SRC_EUPSTREAM;
     } else if (rc == SRC_OK && rs.written != f->size) {
         snprintf(err, sizeof err, "%" PRIu64 " bytes arrived, %" PRIu64 " were announced", rs.written, f->size);
         rc = SRC_EUPSTREAM;
-    } else if (rc == SRC_OK && !digest_matches(f)) {
+    } else if (rc == SRC_OK && (f->hashed != f->size || !digest_matches(f))) {
         snprintf(err, sizeof err, "the bytes do not match their digest %s", f->key);
         rc = SRC_EUPSTREAM;
     }
@@ -344,6 +397,17 @@ static blob_fill *fill_new(gw_blobs *b, const char *key, uint64_t size, const bl
         fill_unref_locked(f);
         return NULL;
     }
+    /* the whole size at once: fewer allocations while writing, and the
+     * hasher maps it once; a full disk fails here, not halfway */
+    void *map = MAP_FAILED;
+    if (size && (size > SIZE_MAX || posix_fallocate(f->fd, 0, (off_t)size) != 0 ||
+                 (map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0)) == MAP_FAILED)) {
+        unlink(f->tmp);
+        f->refs = 1;
+        fill_unref_locked(f);
+        return NULL;
+    }
+    f->map = map == MAP_FAILED ? NULL : map;
     if (git) { /* a git blob id hashes "blob <size>\0" before the bytes */
         char hdr[40];
         int n = snprintf(hdr, sizeof hdr, "blob %" PRIu64, size);
@@ -429,7 +493,7 @@ ssize_t blob_fill_read(blob_fill *f, uint64_t pos, char *buf, size_t n, int veri
                 n = (size_t)(limit - pos);
             break;
         }
-        pthread_cond_wait(&f->cond, &b->mu);
+        fill_wait(f);
     }
     pthread_mutex_unlock(&b->mu);
     ssize_t r = pread(f->fd, buf, n, (off_t)pos);

@@ -708,6 +708,9 @@ def main():
     handlers = []
     for cls in (HubHandler, CdnHandler):
         handlers.append(type(cls.__name__, (cls,), {"hub": hub}))
+    # Python's default listen backlog of 5 drops SYNs when a scan opens many
+    # connections at once (a 1 s retransmit then shows up as a slow verdict)
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer((args.host, args.port), handlers[0])
     cdn = ThreadingHTTPServer((args.host, args.cdn_port), handlers[1])
     for s in (srv, cdn):
