@@ -263,7 +263,27 @@ def policy_id(name):
     return name
 
 
+def tricky_items_round_trip(tmp):
+    """List items that a flow list cannot hold plainly (a comma, a bracket, a
+    quote) come back from `policy show` as the same items: same digest."""
+    text = ('global_threshold: MEDIUM\npolicies:\n  org-not-blocked:\n'
+            '    denied_orgs: ["a, b", "x]", plain, "q\\"z"]\n')
+    p = policy_file(tmp, text, "tricky.yaml")
+    chk1 = subprocess.run([BIN, "policy", "check", p], capture_output=True, text=True)
+    shown = subprocess.run([BIN, "policy", "show", "--policy", p], capture_output=True, text=True)
+    if shown.returncode != 0:
+        shown = subprocess.run([BIN, "policy", "show", p], capture_output=True, text=True)
+    p2 = policy_file(tmp, shown.stdout, "tricky-shown.yaml")
+    chk2 = subprocess.run([BIN, "policy", "check", p2], capture_output=True, text=True)
+    d1 = chk1.stdout.split("digest ")[-1].strip(" )\n")
+    d2 = chk2.stdout.split("digest ")[-1].strip(" )\n")
+    check("list items with commas, brackets and quotes survive policy show", chk1.returncode == 0 and
+          chk2.returncode == 0 and d1 == d2 and d1.startswith("sha256:"), (chk1.stdout, chk2.stdout, chk2.stderr))
+    check("such items are written quoted", '"a, b"' in shown.stdout and '"x]"' in shown.stdout, shown.stdout)
+
+
 def policy_files(tmp):
+    tricky_items_round_trip(tmp)
     show = subprocess.run([BIN, "policy", "show"], capture_output=True, text=True)
     check("policy show prints the defaults", show.returncode == 0 and "license-valid:" in show.stdout)
     p = policy_file(tmp, show.stdout, "shown.yaml")

@@ -290,11 +290,47 @@ static const char *state_name(mg_policy_state s)
     return s == MG_POLICY_BLOCKING ? "BLOCKING" : s == MG_POLICY_ALLOWING ? "ALLOWING" : "DISABLED";
 }
 
+/* 1 when s can stand in a YAML flow list unquoted and read back the same. */
+static int plain_item(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+              *s == '_' || *s == '-' || *s == '/' || *s == '@' || *s == '+'))
+            return 0;
+    return 1;
+}
+
+/* A list item: plain when that is unambiguous (the usual names, so their
+ * canonical form and digests stay as they were), else double-quoted with
+ * escapes, so `a, b` or `x]` read back as the one item they are. */
+static void emit_item(mg_buf *b, const char *s)
+{
+    if (plain_item(s)) {
+        mg_buf_add(b, s, strlen(s));
+        return;
+    }
+    mg_buf_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            mg_buf_addf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            mg_buf_addf(b, "\\x%02x", *p);
+        else
+            mg_buf_add(b, (const char *)p, 1);
+    }
+    mg_buf_add(b, "\"", 1);
+}
+
 static void emit_list(mg_buf *b, const char *key, const mg_strlist *l)
 {
     mg_buf_addf(b, "    %s: [", key);
-    for (size_t i = 0; i < l->n; i++)
-        mg_buf_addf(b, "%s%s", i ? ", " : "", l->v[i]);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            mg_buf_add(b, ", ", 2);
+        emit_item(b, l->v[i]);
+    }
     mg_buf_add(b, "]\n", 2);
 }
 
