@@ -37,12 +37,9 @@ import urllib.parse
 BIN = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-STANDIN = os.path.join(HERE, "standin_hub.py")
 HFJS = os.path.join(HERE, "hfjs.mjs")
 CORPUS = os.path.join(ROOT, "tests", "corpus")
-NODE_DIR = os.path.join(ROOT, "build", "node", "hfhub")
-HFHUB = os.path.join(NODE_DIR, "node_modules", "@huggingface", "hub", "package.json")
-PY = "/usr/bin/python3"
+HFHUB_SPEC = "@huggingface/hub@2.17.5"
 TOKEN = "hf_gatewaytest0123456789"  # the JS client insists on the hf_ prefix
 TEST_UA = "modelgate-gateway-test"  # this script's own requests to the stand-in
 XET_ACCEPT = "application/vnd.xet-fileinfo+json, */*"
@@ -50,34 +47,20 @@ LOAD_TIME = "Detected No Arbitrary Code Execution At Model Load Time"
 LICENSE_VALID = "License Is Valid For Use"
 
 sys.path.insert(0, HERE)
-from svclib import Checks, Service, free_port  # noqa: E402
+from svclib import (Checks, Service, StandInHub, free_port, http_request, model_card, node_modules,  # noqa: E402
+                    npm_install, safetensors_header, write_file, write_tree)
+
+NODE_DIR = os.path.dirname(node_modules("hfhub"))  # hfjs.mjs loads the client from here
 
 check = Checks()
 
 
 def install_hfhub():
-    """npm install @huggingface/hub@2.17.5 once; later runs reuse build/node/hfhub."""
-    if os.path.exists(HFHUB):
-        return True
-    os.makedirs(NODE_DIR, exist_ok=True)
-    pkg = os.path.join(NODE_DIR, "package.json")
-    if not os.path.exists(pkg):
-        with open(pkg, "w") as f:
-            f.write('{"name": "modelgate-test-hfhub", "private": true}\n')
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "@huggingface/hub@2.17.5"],
-                       cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        print(r.stdout[-2000:], r.stderr[-2000:])
-    return os.path.exists(HFHUB)
+    """npm install @huggingface/hub once into build/node/hfhub."""
+    return npm_install("hfhub", HFHUB_SPEC) is not None
 
 
 # ------------------------------------------------------------------ repos ----
-
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-
 
 def corpus(rel):
     with open(os.path.join(CORPUS, rel), "rb") as f:
@@ -86,20 +69,12 @@ def corpus(rel):
 
 def safetensors(seed, n=2048):
     """A real safetensors file: one F32 tensor of n values (8 KiB: LFS here)."""
-    header = {"__metadata__": {"format": "pt"},
-              "weight": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]}}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    data = hashlib.sha256(seed.encode()).digest() * (4 * n // 32)
-    return len(h).to_bytes(8, "little") + h + data
-
-
-def card(license_id):
-    return ("---\nlicense: %s\n---\n# A test model\n" % license_id).encode()
+    head, _ = safetensors_header(n)
+    return head + hashlib.sha256(seed.encode()).digest() * (4 * n // 32)
 
 
 def clean_model(seed):
-    return {"README.md": card("apache-2.0"), "config.json": b'{"model_type": "bert", "hidden_size": 8}\n',
+    return {"README.md": model_card("apache-2.0"), "config.json": b'{"model_type": "bert", "hidden_size": 8}\n',
             "model.safetensors": safetensors(seed)}
 
 
@@ -114,20 +89,19 @@ def make_repos(root):
     evil = clean_model("evil-pickle")
     evil["pytorch_model.bin"] = corpus("pickle/malicious/posix_system_p0.pkl")
     repos["acme/evil-pickle"] = evil
-    repos["acme/evil-gguf"] = {"README.md": card("apache-2.0"),
+    repos["acme/evil-gguf"] = {"README.md": model_card("apache-2.0"),
                                "model.gguf": corpus("gguf/malicious/ssti_lipsum_globals.gguf")}
     bad = clean_model("bad-license")
-    bad["README.md"] = card("cc-by-nc-4.0")
+    bad["README.md"] = model_card("cc-by-nc-4.0")
     repos["acme/bad-license"] = bad
     for name in ("private", "moving", "crowd", "down", "tampered", "denied"):
         repos["acme/" + name] = clean_model(name)
     repos["shady/model"] = clean_model("shady")
-    repos["datasets/acme/data"] = {"README.md": card("mit"), "data/train.csv": b"text,label\nhello,1\nbye,0\n"}
-    repos["spaces/acme/demo"] = {"README.md": card("mit"), "index.html": b"<html><body>demo</body></html>\n"}
+    repos["datasets/acme/data"] = {"README.md": model_card("mit"), "data/train.csv": b"text,label\nhello,1\nbye,0\n"}
+    repos["spaces/acme/demo"] = {"README.md": model_card("mit"), "index.html": b"<html><body>demo</body></html>\n"}
     for repo, files in repos.items():
-        for p, d in files.items():
-            write(os.path.join(root, repo, "main", p), d)
-    write(os.path.join(root, "acme/private/.private"), b"")
+        write_tree(os.path.join(root, repo, "main"), files)
+    write_file(os.path.join(root, "acme/private/.private"), b"")
     return repos
 
 
@@ -135,66 +109,30 @@ def replace_branch(root, repo, files):
     """Moves a branch: its folder gets other files (a new commit upstream)."""
     folder = os.path.join(root, repo, "main")
     shutil.rmtree(folder)
-    for p, d in files.items():
-        write(os.path.join(folder, p), d)
+    write_tree(folder, files)
 
 
 # -------------------------------------------------------------- processes ----
 
-class StandIn:
-    """The stand-in hub; fixed ports so it can be stopped and started again."""
+class StandIn(StandInHub):
+    """The stand-in hub of these checks; fixed ports so it can be stopped and
+    started again."""
 
     def __init__(self, root, log_path, port=0, cdn_port=0):
-        self.log_path = log_path
-        args = [PY, STANDIN, "--root", root, "--port", str(port), "--cdn-port", str(cdn_port), "--log", log_path,
-                "--xet", "--lfs-threshold", "1024", "--page-size", "3", "--token", TOKEN, "--token-scope", "private",
-                "--rename", "acme/old-clean=acme/clean", "--corrupt-match", "^acme/tampered/"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("stand-in hub did not start: %s" % self.proc.stderr.read().decode())
-        info = json.loads(line)
-        self.url, self.port, self.cdn_port = info["url"], info["port"], info["cdn_port"]
-
-    def log(self):
-        try:
-            with open(self.log_path) as f:
-                return [json.loads(x) for x in f if x.strip()]
-        except FileNotFoundError:
-            return []
+        super().__init__(root, log_path, "--port", str(port), "--cdn-port", str(cdn_port), "--xet",
+                         "--lfs-threshold", "1024", "--page-size", "3", "--token", TOKEN, "--token-scope", "private",
+                         "--rename", "acme/old-clean=acme/clean", "--corrupt-match", "^acme/tampered/")
 
     def api(self, path, headers=None):
         """This script's own request to the stand-in (marked by its User-Agent)."""
         h = {"User-Agent": TEST_UA}
         h.update(headers or {})
-        return request(self.port, "GET", path, headers=h)
+        return self.request("GET", path, headers=h, timeout=60)
 
-    def commit(self, repo, kind="models"):
-        st, _, body = self.api("/api/%s/%s/revision/main" % (kind, repo),
-                               {"Authorization": "Bearer " + TOKEN})
-        return json.loads(body)["sha"] if st == 200 else None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
-def request(port, method, path, body=None, headers=None, timeout=60):
-    """(status, lowercase headers, body); redirects are not followed."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
+    def commit(self, repo, rev="main", kind="models", headers=None):
+        h = {"User-Agent": TEST_UA, "Authorization": "Bearer " + TOKEN}
+        h.update(headers or {})
+        return super().commit(repo, rev, kind, h)
 
 
 class Gateway:
@@ -225,7 +163,7 @@ class Gateway:
         return any("gateway listening on" in x for x in self.svc.lines)
 
     def req(self, method, path, body=None, headers=None):
-        return request(self.port, method, path, body, headers)
+        return http_request(self.port, method, path, body, headers)
 
     def stop(self):
         return self.svc.stop()
@@ -488,7 +426,7 @@ def test_branch_moved(c):
     old = c.hub.commit(repo)
     r = c.snap(repo)
     check("moved: main approved and downloaded first", r.get("ok") and r["path"].endswith("/" + old), brief(r))
-    evil = {"README.md": card("apache-2.0"), "config.json": b'{"model_type": "bert"}\n',
+    evil = {"README.md": model_card("apache-2.0"), "config.json": b'{"model_type": "bert"}\n',
             "pytorch_model.bin": corpus("pickle/malicious/posix_system_p0.pkl")}
     replace_branch(c.root, repo, evil)
     new = c.hub.commit(repo)
@@ -538,7 +476,7 @@ def test_renamed(c):
 def test_dataset_space(c):
     for repo, kind, prefix in (("acme/data", "dataset", "datasets/"), ("acme/demo", "space", "spaces/")):
         files = c.repos[prefix + repo]
-        sha = c.hub.commit(repo, kind + "s")
+        sha = c.hub.commit(repo, kind=kind + "s")
         r = c.snap(repo, kind)
         check("%s: snapshotDownload byte-identical" % kind,
               r.get("ok") and snapshot_files(r["path"]) == files, brief(r))
@@ -704,7 +642,7 @@ def test_restart(c):
 
 def main():
     if not install_hfhub():
-        check("setup: npm install @huggingface/hub@2.17.5", False)
+        check("setup: npm install " + HFHUB_SPEC, False)
         return check.summary()
     work = tempfile.mkdtemp(prefix="gateway_test.")
     root = os.path.join(work, "root")

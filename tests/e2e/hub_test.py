@@ -24,7 +24,6 @@ stand-in itself keep it faithful for the gateway's tests. Prints ok/FAIL per
 check and "N passed, N failed".
 """
 import hashlib
-import http.client
 import json
 import os
 import shutil
@@ -36,59 +35,23 @@ import urllib.parse
 
 BIN = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-STANDIN = os.path.join(ROOT, "tests", "e2e", "standin_hub.py")
 PROBE = os.path.join(ROOT, "build", "test", "hub_probe")
-PY = "/usr/bin/python3"
 SRC_OK, SRC_EINVAL, SRC_ENOTFOUND, SRC_EDENIED, SRC_EUPSTREAM, SRC_ELIMIT = 0, -2, -3, -4, -5, -6
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import Checks  # noqa: E402
+from svclib import Checks, StandInHub, model_card, safetensors_header, write_file, write_tree  # noqa: E402
 
 check = Checks()
 
 
-class StandIn:
-    """One stand-in hub process; stopped by stop() (or at exit)."""
+class StandIn(StandInHub):
+    """A stand-in hub with its request log in `work`; stopped by stop()."""
 
     def __init__(self, root, work, *flags):
-        self.log_path = tempfile.mktemp(suffix=".jsonl", dir=work)
-        self.proc = subprocess.Popen([PY, STANDIN, "--root", root, "--port", "0", "--log", self.log_path] +
-                                     list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("stand-in hub did not start: %s" % self.proc.stderr.read().decode())
-        info = json.loads(line)
-        self.url, self.cdn_url, self.port, self.cdn_port = info["url"], info["cdn_url"], info["port"], info["cdn_port"]
-
-    def log(self):
-        try:
-            with open(self.log_path) as f:
-                return [json.loads(x) for x in f if x.strip()]
-        except FileNotFoundError:
-            return []
+        super().__init__(root, tempfile.mktemp(suffix=".jsonl", dir=work), "--port", "0", *flags)
 
     def clear_log(self):
         open(self.log_path, "w").close()
-
-    def request(self, method, path, body=None, headers=None, port=None):
-        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            conn.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
 
 
 def probe(hub, uri, *reads, token=None, timeout=None, max_files=None, endpoint=None):
@@ -113,31 +76,16 @@ def probe(hub, uri, *reads, token=None, timeout=None, max_files=None, endpoint=N
     return doc
 
 
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-
-
 def blob_oid(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def safetensors(n_floats, meta=None):
-    """A safetensors header for one F32 tensor of n_floats, and the file size."""
-    header = {"weight": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, 4 * n_floats]},
-              "__metadata__": meta or {"format": "pt"}}
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    return len(h).to_bytes(8, "little") + h, 8 + len(h) + 4 * n_floats
-
-
 def small_safetensors(n_floats):
-    head, size = safetensors(n_floats)
+    head, size = safetensors_header(n_floats)
     return head + bytes(range(256)) * (4 * n_floats // 256) + bytes(4 * n_floats % 256)
 
 
-CARD = b"---\nlicense: apache-2.0\n---\n# A test model\n"
+CARD = model_card("apache-2.0")
 # posix.system("whoami") as a protocol-2 pickle; never loaded, only scanned
 EVIL_PICKLE = b"\x80\x02cposix\nsystem\nX\x06\x00\x00\x00whoami\x85R."
 
@@ -151,57 +99,44 @@ def make_repos(root):
             "weird name+%ü.txt": b"a file name that must be percent-encoded\n",
             "empty.txt": b""}
     files["tiny"] = tiny
-    for p, d in tiny.items():
-        write(os.path.join(root, "acme/tiny/main", p), d)
-    write(os.path.join(root, "acme/tiny/dev/config.json"), b'{"model_type": "gpt2"}\n')
-    write(os.path.join(root, "acme/tiny/refs%2Fpr%2F1/pr.txt"), b"from a pull request\n")
-    write(os.path.join(root, "acme/tiny/.tags.json"), b'{"v1.0": "main"}')
+    write_tree(os.path.join(root, "acme/tiny/main"), tiny)
+    write_file(os.path.join(root, "acme/tiny/dev/config.json"), b'{"model_type": "gpt2"}\n')
+    write_file(os.path.join(root, "acme/tiny/refs%2Fpr%2F1/pr.txt"), b"from a pull request\n")
+    write_file(os.path.join(root, "acme/tiny/.tags.json"), b'{"v1.0": "main"}')
     many = {"f%02d.txt" % i: b"file %d\n" % i for i in range(25)}
     files["many"] = many
-    for p, d in many.items():
-        write(os.path.join(root, "acme/many/main", p), d)
+    write_tree(os.path.join(root, "acme/many/main"), many)
     clean = {"README.md": CARD, "config.json": b'{"model_type": "bert"}\n', "model.safetensors": small_safetensors(2048)}
     files["clean"] = clean
-    for p, d in clean.items():
-        write(os.path.join(root, "acme/clean/main", p), d)
+    write_tree(os.path.join(root, "acme/clean/main"), clean)
     evil = dict(clean)
     evil["extra_data.pkl"] = EVIL_PICKLE
-    for p, d in evil.items():
-        write(os.path.join(root, "acme/evil/main", p), d)
+    write_tree(os.path.join(root, "acme/evil/main"), evil)
     # 5 GiB declared, written sparse: only the header is real
-    head, size = safetensors((5 << 30) // 4)
-    write(os.path.join(root, "acme/huge/main/README.md"), CARD)
-    write(os.path.join(root, "acme/huge/main/model.safetensors"), head)
+    head, size = safetensors_header((5 << 30) // 4)
+    write_file(os.path.join(root, "acme/huge/main/README.md"), CARD)
+    write_file(os.path.join(root, "acme/huge/main/model.safetensors"), head)
     os.truncate(os.path.join(root, "acme/huge/main/model.safetensors"), size)
-    write(os.path.join(root, "datasets/acme/data/main/train.csv"), b"a,b\n1,2\n")
+    write_file(os.path.join(root, "datasets/acme/data/main/train.csv"), b"a,b\n1,2\n")
     # datasets and spaces, and a model with a dataset's name (a wrong type must show)
     data = {"train.csv": b"a,b\n1,2\n", "README.md": CARD, "data/weights.safetensors": small_safetensors(512),
             "data/notes.txt": b"notes\n"}
     files["data"] = data
-    for p, d in data.items():
-        write(os.path.join(root, "datasets/acme/data/main", p), d)
-    write(os.path.join(root, "datasets/acme/data/dev/README.md"), CARD)
-    write(os.path.join(root, "acme/data/main/model-not-dataset.txt"), b"the model acme/data\n")
+    write_tree(os.path.join(root, "datasets/acme/data/main"), data)
+    write_file(os.path.join(root, "datasets/acme/data/dev/README.md"), CARD)
+    write_file(os.path.join(root, "acme/data/main/model-not-dataset.txt"), b"the model acme/data\n")
     dmany = {"d%02d.txt" % i: b"row %d\n" % i for i in range(25)}
     files["dmany"] = dmany
-    for p, d in dmany.items():
-        write(os.path.join(root, "datasets/acme/dmany/main", p), d)
-    for p, d in evil.items():
-        write(os.path.join(root, "datasets/acme/evil/main", p), d)
+    write_tree(os.path.join(root, "datasets/acme/dmany/main"), dmany)
+    write_tree(os.path.join(root, "datasets/acme/evil/main"), evil)
     app = {"README.md": CARD, "app.json": b'{"sdk": "static"}\n', "weights/model.safetensors": small_safetensors(300)}
     files["app"] = app
-    for p, d in app.items():
-        write(os.path.join(root, "spaces/acme/app/main", p), d)
+    write_tree(os.path.join(root, "spaces/acme/app/main"), app)
     return files
 
 
-def commit_of(hub, repo, rev="main", api="models"):
-    st, _, body = hub.request("GET", "/api/%s/%s/revision/%s" % (api, repo, urllib.parse.quote(rev, safe="")))
-    return json.loads(body)["sha"] if st == 200 else None
-
-
 def test_listing(hub, files, work):
-    sha = commit_of(hub, "acme/tiny")
+    sha = hub.commit("acme/tiny")
     r = probe(hub, "hf://acme/tiny")
     check("list: opens hf://acme/tiny", r["rc"] == SRC_OK, r)
     if r["rc"] != SRC_OK:
@@ -263,9 +198,9 @@ def test_reads(hub, files, work):
 
 
 def test_revisions(hub, files):
-    main = commit_of(hub, "acme/tiny")
-    pr = commit_of(hub, "acme/tiny", "refs/pr/1")
-    dev = commit_of(hub, "acme/tiny", "dev")
+    main = hub.commit("acme/tiny")
+    pr = hub.commit("acme/tiny", "refs/pr/1")
+    dev = hub.commit("acme/tiny", "dev")
     check("rev: three different commits", len({main, pr, dev}) == 3 and None not in (main, pr, dev))
     r = probe(hub, "hf://acme/tiny@v1.0")
     check("rev: a tag resolves to its branch's commit", r["rc"] == SRC_OK and r.get("rev") == main, r)
@@ -309,7 +244,7 @@ def test_types(hub, files, work):
              (hub.url + "/spaces/acme/app/", "space", "acme/app", "app")]
     for uri, kind, repo, key in cases:
         api, prefix = kind + "s", kind + "s/"
-        sha = commit_of(hub, repo, api=api)
+        sha = hub.commit(repo, kind=api)
         want = files[key]
         reads = [(p, 0, len(d), os.path.join(out, "%s-%d" % (key, i))) for i, (p, d) in enumerate(sorted(want.items()))]
         hub.clear_log()
@@ -337,7 +272,7 @@ def test_types(hub, files, work):
               resolves and all(p.startswith("/%s%s/resolve/%s/" % (prefix, repo, sha)) for p in resolves) and
               any(e["listener"] == "cdn" for e in log), (resolves, [e["listener"] for e in log]))
 
-    sha = commit_of(hub, "acme/data", "dev", api="datasets")
+    sha = hub.commit("acme/data", "dev", "datasets")
     for uri in ("hf://datasets/acme/data@dev", hub.url + "/datasets/acme/data/tree/dev",
                 "hf://datasets/acme/data@" + sha):
         r = probe(hub, uri)
@@ -550,7 +485,7 @@ def test_rename(root, work):
         r = probe(h, "hf://acme/old", ("config.json", 0, 5, out), ("model.safetensors", 0, 8, out + "2"))
         reads = r.get("reads") or []
         check("rename: a renamed repo's relative 307s are followed (API and reads)",
-              r["rc"] == SRC_OK and r.get("rev") == commit_of(h, "acme/tiny") and reads and
+              r["rc"] == SRC_OK and r.get("rev") == h.commit("acme/tiny") and reads and
               all(x["rc"] == SRC_OK for x in reads), r)
         codes = [e["status"] for e in h.log() if e["path"].startswith(("/api/models/acme/old", "/acme/old"))]
         check("rename: ... through the hub's 307 answers", codes and set(codes) == {307}, codes)
@@ -560,7 +495,7 @@ def test_rename(root, work):
 
 def test_standin(hub, files):
     """The stand-in answers what the Hub's clients need (hub-and-s3.md §2-§4)."""
-    sha = commit_of(hub, "acme/tiny")
+    sha = hub.commit("acme/tiny")
     cfg = files["tiny"]["config.json"]
     st, h, body = hub.request("HEAD", "/acme/tiny/resolve/main/config.json")
     check("standin: HEAD of a regular file: 200, real Content-Length, ETag, X-Repo-Commit, Accept-Ranges",
@@ -614,7 +549,7 @@ def test_standin(hub, files):
     check("standin: /raw/ of an LFS file is its pointer",
           st == 200 and body.startswith(b"version https://git-lfs") and
           ("oid sha256:" + hashlib.sha256(model).hexdigest()).encode() in body, body[:200])
-    check("standin: revision HEAD is main", commit_of(hub, "acme/tiny", "HEAD") == sha)
+    check("standin: revision HEAD is main", hub.commit("acme/tiny", "HEAD") == sha)
     st, h, body = hub.request("GET", "/datasets/acme/data/resolve/main/train.csv")
     check("standin: datasets/ prefix", st == 200 and body == b"a,b\n1,2\n", (st, h))
 
@@ -639,7 +574,7 @@ def test_cli(hub, private, work):
     if "hf://" not in helptext:
         print("skip: `modelgate scan --help` does not mention hf:// yet; CLI scans not run")
         return
-    sha = commit_of(hub, "acme/clean")
+    sha = hub.commit("acme/clean")
     rc, doc, err = cli_scan(hub, "hf://acme/clean", work)
     check("cli: a clean safetensors repo is ALLOWED (exit 0)",
           rc == 0 and doc and doc.get("eval_outcome") == "ALLOWED", (rc, err, doc and doc.get("policy_violations")))
@@ -698,7 +633,7 @@ def test_cli_types(hub, work):
     for uri, repo, api in (("hf://datasets/acme/data", "acme/data", "datasets"),
                            (hub.url + "/datasets/acme/data/tree/main", "acme/data", "datasets"),
                            ("hf://spaces/acme/app", "acme/app", "spaces")):
-        sha = commit_of(hub, repo, api=api)
+        sha = hub.commit(repo, kind=api)
         rc, doc, err = cli_scan(hub, uri, work)
         reports[uri] = doc or {}
         check("cli: %s is ALLOWED (exit 0) at its commit, model_uri as given" % uri,

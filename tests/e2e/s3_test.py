@@ -51,8 +51,12 @@ from botocore.credentials import Credentials
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELGATE = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build/test/modelgate"))
 PROBE = os.path.join(os.path.dirname(MODELGATE), "s3_probe")
-NODE_DIR = os.path.join(ROOT, "build/node/s3rver")
-S3RVER = os.path.join(NODE_DIR, "node_modules/s3rver/bin/s3rver.js")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from svclib import node_modules, npm_install  # noqa: E402
+
+S3RVER_SPEC = "s3rver@3.7.1"
+NODE_DIR = os.path.dirname(node_modules("s3rver"))  # s3rver runs here (watch_test.py too)
+S3RVER = os.path.join(node_modules("s3rver"), "s3rver", "bin", "s3rver.js")
 SRC_ENOTFOUND, SRC_EDENIED, SRC_EUPSTREAM, SRC_ELIMIT, SRC_EINVAL = -3, -4, -5, -6, -2
 passed = failed = 0
 
@@ -87,19 +91,8 @@ def wait_port(port, proc, secs=20):
 
 
 def install_s3rver():
-    """npm install s3rver@3.7.1 once; later runs reuse build/node/s3rver."""
-    if os.path.exists(S3RVER):
-        return True
-    os.makedirs(NODE_DIR, exist_ok=True)
-    pkg = os.path.join(NODE_DIR, "package.json")
-    if not os.path.exists(pkg):
-        with open(pkg, "w") as f:
-            f.write('{"name": "modelgate-test-s3rver", "private": true}\n')
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "s3rver@3.7.1"],
-                       cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        print(r.stdout[-2000:], r.stderr[-2000:])
-    return os.path.exists(S3RVER)
+    """npm install s3rver once into build/node/s3rver (watch_test.py calls it too)."""
+    return npm_install("s3rver", S3RVER_SPEC) is not None
 
 
 class Probe:
@@ -659,7 +652,7 @@ def main():
         result(False, "setup", f"{PROBE} is missing (make build/test/s3_probe)")
         return
     if not install_s3rver():
-        result(False, "setup", "npm install s3rver@3.7.1 failed")
+        result(False, "setup", "npm install %s failed" % S3RVER_SPEC)
         return
     home = tempfile.mkdtemp(prefix="mg-s3test-")
     data = os.path.join(home, "s3data")

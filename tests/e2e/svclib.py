@@ -1,9 +1,12 @@
-"""svclib.py - what the service suites share (service_test.py,
-service_ops_test.py): the ok/FAIL counter, a free port, one real
-`modelgate serve` process read until it listens, HTTP requests to it, polling
-a scan until it is finished, and a model folder big enough that scanning it
-takes a noticeable time (many real pickle files: no test-only switch in the
-service makes anything slow).
+"""svclib.py - what the end-to-end suites share: the ok/FAIL counter, a free
+port, one real `modelgate serve` process read until it listens, HTTP requests
+to it, polling a scan until it is finished, and a model folder big enough
+that scanning it takes a noticeable time (many real pickle files: no
+test-only switch in the service makes anything slow). For the suites that
+need more than the service: an npm package installed once under build/node/
+(s3rver, @huggingface/hub, playwright-core), the stand-in hub
+(tests/e2e/standin_hub.py) as a process with its request log, and the files
+the hub suites write into its repos (model cards, safetensors files).
 """
 import http.client
 import json
@@ -13,9 +16,13 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples")
+NODE = os.path.join(ROOT, "build", "node")
+STANDIN = os.path.join(ROOT, "tests", "e2e", "standin_hub.py")
+PY = "/usr/bin/python3"
 
 
 class Checks:
@@ -42,12 +49,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def store_args():
+    """["--store", URL] when the suites run on PostgreSQL (MODELGATE_TEST_STORE,
+    set by pg_suites.py), else none: the store is the SQLite file under --data."""
+    url = os.environ.get("MODELGATE_TEST_STORE")
+    return ["--store", url] if url else []
+
+
 class Service:
     """One `modelgate serve` process; its stdout is read until it listens.
     `args` replace the default flags (--listen, --data, --root EXAMPLES);
     `env` is added to the environment (MODELGATE_*, AWS_* and HF_* variables
     are removed first and HOME is the data folder, so the caller's settings
-    never leak in)."""
+    never leak in). `--store` is added as store_args() says, unless given."""
 
     def __init__(self, binary, data, port=None, args=None, env=None, roots=None, expect_start=True):
         self.port = port or free_port()
@@ -61,6 +75,8 @@ class Service:
             args = ["--listen", "127.0.0.1:%d" % self.port, "--data", data]
             for r in roots or [EXAMPLES]:
                 args += ["--root", r]
+        if "--store" not in args:
+            args = args + store_args()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELGATE_", "AWS_", "HF_"))}
         full_env["HOME"] = data  # no ~/.aws of the machine's
         full_env.update(env or {})
@@ -129,8 +145,8 @@ class Service:
         return r.status, doc, text, got_headers
 
     def token(self, binary, role):
-        p = subprocess.run([binary, "token", "create", "--role", role, "--data", self.data], capture_output=True,
-                           timeout=60)
+        p = subprocess.run([binary, "token", "create", "--role", role, "--data", self.data] + store_args(),
+                           capture_output=True, timeout=60)
         out = p.stdout.decode().strip().splitlines()
         return out[-1] if p.returncode == 0 and out else ""
 
@@ -169,3 +185,138 @@ def files_with(report, threat):
             if fd.get("threat") == threat:
                 out.add(os.path.basename(f.get("path", "")))
     return out
+
+
+# ---- npm packages ----
+
+def node_modules(name):
+    """build/node/<name>/node_modules: where npm_install(name, ...) puts a package."""
+    return os.path.join(NODE, name, "node_modules")
+
+
+def npm_version(modules, package):
+    """The version of `package` installed under `modules`, None when there is none."""
+    try:
+        with open(os.path.join(modules, package, "package.json")) as f:
+            return json.load(f).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def npm_install(name, spec, env=None):
+    """Installs `spec` ("s3rver@3.7.1", "@huggingface/hub@2.17.5": a pinned
+    version) into build/node/<name> with npm; its node_modules folder, or None
+    when the package is not there afterwards. When that version is already
+    installed nothing runs, so a second run works offline; another version is
+    replaced. `env` is added to npm's environment. Only the npm registry is
+    reachable from the tests' machines, and npm's output is printed only when
+    it fails."""
+    package, _, version = spec.rpartition("@")
+    if not package or not version:
+        raise ValueError("npm_install wants PACKAGE@VERSION, not %r" % spec)
+    modules = node_modules(name)
+    if npm_version(modules, package) == version:
+        return modules
+    folder = os.path.dirname(modules)
+    os.makedirs(folder, exist_ok=True)
+    manifest = os.path.join(folder, "package.json")
+    if not os.path.exists(manifest):  # npm would otherwise look for one in the folders above
+        with open(manifest, "w") as f:
+            f.write('{"name": "modelgate-test-%s", "private": true}\n' % name)
+    try:
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", spec], cwd=folder,
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ, **(env or {})))
+        if r.returncode != 0:
+            print(r.stdout[-2000:], r.stderr[-2000:])
+    except (OSError, subprocess.TimeoutExpired) as e:
+        print("npm install %s: %s" % (spec, e))
+    return modules if npm_version(modules, package) == version else None
+
+
+# ---- the stand-in hub and its repos ----
+
+def http_request(port, method, path, body=None, headers=None, timeout=60):
+    """One request to 127.0.0.1:port: (status, lowercase headers, body).
+    Redirects are not followed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+class StandInHub:
+    """One tests/e2e/standin_hub.py process serving ROOT/<repo>/<revision>/
+    folders on a hub port and a "CDN" port, logging each request it gets as a
+    JSON line to `log_path`; `flags` are its other options (--port,
+    --lfs-threshold, --token, ...). It prints where it listens as its first
+    line; stop() ends it."""
+
+    def __init__(self, root, log_path, *flags):
+        self.log_path = log_path
+        self.proc = subprocess.Popen([PY, STANDIN, "--root", root, "--log", log_path] + list(flags),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("stand-in hub did not start: %s" % self.proc.stderr.read().decode())
+        info = json.loads(line)
+        self.url, self.cdn_url, self.port, self.cdn_port = info["url"], info["cdn_url"], info["port"], info["cdn_port"]
+
+    def log(self):
+        """Every request logged so far, oldest first."""
+        try:
+            with open(self.log_path) as f:
+                return [json.loads(x) for x in f if x.strip()]
+        except FileNotFoundError:
+            return []
+
+    def request(self, method, path, body=None, headers=None, port=None, timeout=30):
+        """A request to the hub port (or `port`, the CDN's)."""
+        return http_request(port or self.port, method, path, body, headers, timeout)
+
+    def commit(self, repo, rev="main", kind="models", headers=None):
+        """The commit `rev` of a repo is at (the revision API), None when refused."""
+        st, _, body = self.request("GET", "/api/%s/%s/revision/%s" % (kind, repo, urllib.parse.quote(rev, safe="")),
+                                   headers=headers)
+        return json.loads(body)["sha"] if st == 200 else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def write_file(path, data):
+    """Writes bytes to path, making its folders."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def write_tree(folder, files):
+    """Writes {relative path: bytes} under folder (a repo's revision, say)."""
+    for rel, data in files.items():
+        write_file(os.path.join(folder, rel), data)
+
+
+def model_card(license_id):
+    """A README.md whose card metadata names the license."""
+    return ("---\nlicense: %s\n---\n# A test model\n" % license_id).encode()
+
+
+def safetensors_header(n_floats, meta=None):
+    """The head of a safetensors file holding one F32 tensor of n_floats (the
+    8-byte length and the JSON header, padded to 8), and the file's size."""
+    header = {"weight": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, 4 * n_floats]},
+              "__metadata__": meta or {"format": "pt"}}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return len(h).to_bytes(8, "little") + h, 8 + len(h) + 4 * n_floats

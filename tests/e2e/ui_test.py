@@ -33,14 +33,13 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import EXAMPLES, ROOT, Checks, Service  # noqa: E402
+from svclib import EXAMPLES, ROOT, Checks, Service, node_modules, npm_install  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "ui_browser.mjs")
 PLAYWRIGHT_VERSION = "1.64.1"  # built against Chromium 156, Debian 12's
-NODE_DIR = os.path.join(ROOT, "build", "node", "playwright")
-PLAYWRIGHT = os.path.join(NODE_DIR, "node_modules", "playwright-core", "index.mjs")
+PLAYWRIGHT = os.path.join(node_modules("playwright"), "playwright-core", "index.mjs")
 # /usr/bin/chromium is Debian's shell wrapper; this is the browser it starts
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.access(p, os.X_OK)), None)
 SHOTS = os.path.join(ROOT, "build", "screenshots")
@@ -55,31 +54,11 @@ check = Checks()
 
 
 def install_playwright():
-    """npm install playwright-core once; later runs reuse build/node/playwright.
-    playwright-core has no install script, and PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD
-    makes sure nothing fetches a browser: Debian's Chromium is the one used."""
-    if installed_playwright() == PLAYWRIGHT_VERSION:
-        return True
-    os.makedirs(NODE_DIR, exist_ok=True)
-    pkg = os.path.join(NODE_DIR, "package.json")
-    if not os.path.exists(pkg):
-        with open(pkg, "w") as f:
-            f.write('{"name": "modelgate-test-playwright", "private": true}\n')
-    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-                        "playwright-core@" + PLAYWRIGHT_VERSION], cwd=NODE_DIR, capture_output=True, text=True,
-                       timeout=300, env=env)
-    if r.returncode != 0:
-        print(r.stdout[-2000:], r.stderr[-2000:])
-    return installed_playwright() == PLAYWRIGHT_VERSION and os.path.exists(PLAYWRIGHT)
-
-
-def installed_playwright():
-    try:
-        with open(os.path.join(os.path.dirname(PLAYWRIGHT), "package.json")) as f:
-            return json.load(f).get("version")
-    except (OSError, ValueError):
-        return None
+    """npm install playwright-core once into build/node/playwright. It has no
+    install script, and PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD makes sure nothing
+    fetches a browser: Debian's Chromium is the one used."""
+    return npm_install("playwright", "playwright-core@" + PLAYWRIGHT_VERSION,
+                       env={"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}) is not None
 
 
 def hostile_pickle():

@@ -8,46 +8,15 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "store/store.h"
 #include "test.h"
+#include "tmp_store.h"
 
 void test_store_sessions(void);
 void test_store_policy_history(void);
 void test_store_overview(void);
-
-typedef struct tmp_store {
-    char dir[64];
-    mg_store *st;
-} tmp_store;
-
-static int tmp_open(tmp_store *t)
-{
-    char err[256] = "";
-    snprintf(t->dir, sizeof t->dir, "/tmp/mg-unit-session-XXXXXX");
-    t->st = NULL;
-    if (!mkdtemp(t->dir))
-        return -1;
-    int rc = store_open(&t->st, t->dir, err, sizeof err);
-    if (rc != STORE_OK)
-        fprintf(stderr, "    store_open: %s\n", err);
-    return rc;
-}
-
-static void tmp_close(tmp_store *t)
-{
-    static const char *const files[] = {"modelgate.db", "modelgate.db-wal", "modelgate.db-shm"};
-    store_close(t->st);
-    for (size_t i = 0; i < 3; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", t->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(t->dir);
-}
 
 static void sha256_hex(const char *text, char hex[65])
 {
@@ -85,7 +54,7 @@ static int all_hex(const char *s, size_t n)
 void test_store_sessions(void)
 {
     tmp_store t;
-    CHECK(tmp_open(&t) == STORE_OK);
+    CHECK(tmp_store_open(&t, "session") == STORE_OK);
     if (!t.st)
         return;
     int version = 0;
@@ -153,7 +122,7 @@ void test_store_sessions(void)
     CHECK(store_session_lookup(t.st, cookie, &got) == STORE_ENOTFOUND);
     CHECK(store_session_delete(t.st, cookie) == STORE_OK);
     CHECK(side_sql(t.dir, "SELECT COUNT(*) FROM sessions") == 0);
-    tmp_close(&t);
+    tmp_store_close(&t);
 }
 
 typedef struct history {
@@ -186,7 +155,7 @@ static history policy_list(mg_store *st, int before, int limit)
 void test_store_policy_history(void)
 {
     tmp_store t;
-    CHECK(tmp_open(&t) == STORE_OK);
+    CHECK(tmp_store_open(&t, "session") == STORE_OK);
     if (!t.st)
         return;
     CHECK(policy_list(t.st, 0, 10).n == 0);
@@ -206,7 +175,7 @@ void test_store_policy_history(void)
     h = policy_list(t.st, 2, 2); /* the page after version 2 */
     CHECK(h.n == 1 && h.version[0] == 1);
     CHECK(policy_list(t.st, 1, 2).n == 0);
-    tmp_close(&t);
+    tmp_store_close(&t);
 }
 
 #define SCAN(n) "00000000-0000-4000-8000-00000000000" #n
@@ -246,7 +215,7 @@ static int got_blocked(void *ctx, const store_blocked *b)
 void test_store_overview(void)
 {
     tmp_store t;
-    CHECK(tmp_open(&t) == STORE_OK);
+    CHECK(tmp_store_open(&t, "session") == STORE_OK);
     if (!t.st)
         return;
     const char *two = "{\"policy_violations\": [{\"policy_name\": \"P1\"}, {\"policy_name\": \"P2\"}]}";
@@ -293,5 +262,5 @@ void test_store_overview(void)
     CHECK(store_decision_add(t.st, &d) == STORE_OK);
     CHECK(store_decision_counts(t.st, "2025-01-02T00:00:00.000000Z", &c) == STORE_OK);
     CHECK(c.blocked == 1 && c.allowed == 0 && c.error == 0);
-    tmp_close(&t);
+    tmp_store_close(&t);
 }

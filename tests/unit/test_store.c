@@ -6,45 +6,14 @@
  * (order, filters, keyset pages, NULL columns, the outcome constraint).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "store/store.h"
 #include "test.h"
+#include "tmp_store.h"
 
 void test_store_verdicts(void);
 void test_store_decisions(void);
-
-typedef struct tmp_store {
-    char dir[64];
-    mg_store *st;
-} tmp_store;
-
-static int tmp_open(tmp_store *t)
-{
-    char err[256] = "";
-    snprintf(t->dir, sizeof t->dir, "/tmp/mg-unit-store-XXXXXX");
-    t->st = NULL;
-    if (!mkdtemp(t->dir))
-        return -1;
-    int rc = store_open(&t->st, t->dir, err, sizeof err);
-    if (rc != STORE_OK)
-        fprintf(stderr, "    store_open: %s\n", err);
-    return rc;
-}
-
-static void tmp_close(tmp_store *t)
-{
-    static const char *const files[] = {"modelgate.db", "modelgate.db-wal", "modelgate.db-shm"};
-    store_close(t->st);
-    for (size_t i = 0; i < 3; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", t->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(t->dir);
-}
 
 /* Stores a finished scan of `uri` whose report names rules and policy. */
 static int put_scan(mg_store *st, const char *uuid, const char *uri, const char *created, const char *outcome,
@@ -99,7 +68,7 @@ static const char *verdict(mg_store *st, const char *uri, const char *rules, con
 void test_store_verdicts(void)
 {
     tmp_store t;
-    CHECK(tmp_open(&t) == STORE_OK);
+    CHECK(tmp_store_open(&t, "store") == STORE_OK);
     if (!t.st)
         return;
     int version = 0;
@@ -135,7 +104,7 @@ void test_store_verdicts(void)
     CHECK(store_open(&t.st, t.dir, err, sizeof err) == STORE_OK);
     if (t.st)
         CHECK(strcmp(verdict(t.st, URI, "r1", "sha256:p1", &f), SCAN(2)) == 0);
-    tmp_close(&t);
+    tmp_store_close(&t);
 }
 
 typedef struct listed {
@@ -174,7 +143,7 @@ static listed list(mg_store *st, store_filter f)
 void test_store_decisions(void)
 {
     tmp_store t;
-    CHECK(tmp_open(&t) == STORE_OK);
+    CHECK(tmp_store_open(&t, "store") == STORE_OK);
     if (!t.st)
         return;
     CHECK(list(t.st, (store_filter){0}).n == 0);
@@ -221,5 +190,5 @@ void test_store_decisions(void)
     CHECK(l.n == 2 && strcmp(l.uuid[0], DEC(3)) == 0 && strcmp(l.uuid[1], DEC(2)) == 0);
     l = list(t.st, (store_filter){.limit = 2, .after_created_at = "2025-01-01T00:00:02.000000Z", .after_uuid = DEC(2)});
     CHECK(l.n == 1 && strcmp(l.uuid[0], DEC(1)) == 0);
-    tmp_close(&t);
+    tmp_store_close(&t);
 }
