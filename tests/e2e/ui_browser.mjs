@@ -1,7 +1,8 @@
 // ui_browser.mjs CONFIG.json - the dashboard scenario of issue 8 in a real
 // headless Chromium (Debian's), driven by npm playwright-core. Started by
 // tests/e2e/ui_test.py, which runs the service, seeds it with real scans and
-// writes CONFIG (base URL, tokens, the seeded scans, the payload strings).
+// writes CONFIG (base URL, tokens, the seeded scans, the gateway decisions it
+// caused, the payload strings).
 // Prints one "ok NAME" or "FAIL NAME DETAIL" line per check and "driver done"
 // at the end; ui_test.py counts them. Hooks are the data-testid names of the
 // dashboard contract. The page's own window is watched for a script run by
@@ -225,9 +226,12 @@ await step("scans list", async () => {
 		T("scan-row"),
 	);
 	const allowed = await page.locator(T("scan-row")).evaluateAll((rs) => rs.map((r) => r.textContent));
+	const [, gwName] = cfg.gateway.clean.split("/");
 	check(
-		"#/scans?outcome=ALLOWED lists only the clean model's ALLOWED scans",
-		allowed.length === cfg.clean.allowed && allowed.every((r) => r.includes("clean-model")),
+		"#/scans?outcome=ALLOWED lists only the ALLOWED scans: the clean model's and the gateway's clean repo's (one)",
+		allowed.length === cfg.clean.allowed &&
+			allowed.every((r) => r.includes("clean-model") || r.includes(gwName)) &&
+			allowed.filter((r) => r.includes(gwName)).length === 1,
 		[cfg.clean.allowed, allowed],
 	);
 });
@@ -310,21 +314,97 @@ await step("hostile model", async () => {
 	await noScript("hostile model page");
 });
 
-await step("gateway and threats", async () => {
+// the gateway page's rows, [textContent] once `want` rows are shown (or the
+// rows there are after the wait, for the failure message)
+const decisionsPath = "/api/v1/gateway/decisions";
+async function decisionRows(want) {
+	await page
+		.waitForFunction(([s, n]) => document.querySelectorAll(s).length === n, [T("decision-row"), want])
+		.catch(() => {});
+	return page.locator(T("decision-row")).evaluateAll((rs) => rs.map((r) => r.textContent));
+}
+// submits the gateway filter; the decisions request it made
+async function gatewayFilter(outcome, repo) {
+	await page.selectOption("#g-outcome", outcome);
+	await page.fill("#g-repo", repo);
+	const [req] = await Promise.all([
+		page.waitForRequest((r) => new URL(r.url()).pathname === decisionsPath),
+		page.click('main form.filters button[type="submit"]'),
+	]);
+	return new URL(req.url()).searchParams;
+}
+
+await step("gateway decisions", async () => {
+	const gw = cfg.gateway;
 	const [resp] = await Promise.all([
-		page.waitForResponse((r) => new URL(r.url()).pathname === "/api/v1/gateway/decisions"),
+		page.waitForResponse((r) => new URL(r.url()).pathname === decisionsPath),
 		page.click(T("nav-gateway")),
 	]);
 	await waitHash("#/gateway");
-	await page.waitForLoadState("networkidle");
+	const all = await decisionRows(gw.counts[gw.clean] + gw.counts[gw.blocked]);
+	const of = (rows, repo) => rows.filter((r) => r.includes(repo));
 	check(
-		"the gateway page reads the decisions and renders (none yet, no error)",
-		resp.status() === 200 &&
-			(await count(T("decision-row"))) === 0 &&
-			(await count(`${T("error-banner")}:visible`)) === 0,
-		[resp.status(), await text("main")],
+		"the gateway page shows a decision-row per real decision, no error",
+		resp.status() === 200 && all.length === 3 && (await count(`${T("error-banner")}:visible`)) === 0,
+		[resp.status(), gw.counts, all],
 	);
+	check(
+		"the clean repo's rows say ALLOWED (revision API and the resolved file)",
+		of(all, gw.clean).length === 2 &&
+			of(all, gw.clean).every((r) => r.includes("ALLOWED") && !r.includes("BLOCKED")) &&
+			of(all, gw.clean).some((r) => r.includes("model.safetensors")),
+		of(all, gw.clean),
+	);
+	const blocked = of(all, gw.blocked);
+	check(
+		"the blocked repo's row says BLOCKED with its reason as text (textContent has <img onerror>)",
+		blocked.length === 1 && blocked[0].includes("BLOCKED") && blocked[0].includes(gw.img),
+		blocked,
+	);
+	const imgs = await page.evaluate(() => document.querySelectorAll("main img").length);
+	check("no <img> element came from the reason", imgs === 0, imgs);
+	const scanLink = page.locator(`${T("decision-row")} a[href="#/scans/${gw.blockedScan}"]`);
+	check("the BLOCKED decision links to the scan that decided it", (await scanLink.count()) === 1, gw.blockedScan);
+	const bare = await unlabeled();
+	check("the gateway filters have labels", bare.length === 0, bare);
 	await shot("gateway");
+	await noScript("gateway");
+
+	let q = await gatewayFilter("BLOCKED", "");
+	const onlyBlocked = await decisionRows(gw.counts[gw.blocked]);
+	check(
+		"filter outcome BLOCKED: the API is asked for BLOCKED and only the blocked repo's rows show",
+		q.get("outcome") === "BLOCKED" && !q.has("repo") && (await hash()) === "#/gateway?outcome=BLOCKED" &&
+			onlyBlocked.length === 1 && onlyBlocked.every((r) => r.includes(gw.blocked) && r.includes("BLOCKED")),
+		[q.toString(), await hash(), onlyBlocked],
+	);
+	q = await gatewayFilter("", gw.clean);
+	const onlyClean = await decisionRows(gw.counts[gw.clean]);
+	check(
+		"filter repository: the API is asked for that repo and only its rows show",
+		q.get("repo") === gw.clean && !q.has("outcome") && onlyClean.length === 2 &&
+			onlyClean.every((r) => r.includes(gw.clean) && !r.includes(gw.blocked)),
+		[q.toString(), onlyClean],
+	);
+	const before = await hash();
+	let asked = 0;
+	const countAsk = (r) => (asked += new URL(r.url()).pathname === decisionsPath ? 1 : 0);
+	page.on("request", countAsk);
+	await page.fill("#g-repo", "acme/bad name <x>");
+	await page.click('main form.filters button[type="submit"]');
+	await page.waitForSelector(`${T("field-error")}:visible`, { timeout: 3000 }).catch(() => {});
+	await page.waitForTimeout(300); // a request the submit started would have gone out by now
+	page.off("request", countAsk);
+	check(
+		"an invalid repository filter: a field-error shows, no request, the rows stay",
+		(await count(`${T("field-error")}:visible`)) === 1 && asked === 0 && (await hash()) === before &&
+			(await count(T("decision-row"))) === 2,
+		[asked, before, await hash(), await text(T("field-error"))],
+	);
+	await noScript("gateway filtered");
+});
+
+await step("threats", async () => {
 	await page.click(T("nav-threats"));
 	await waitHash("#/threats");
 	await page.waitForSelector(T("threat-row"));

@@ -9,13 +9,19 @@ blocked for its license (a README with `license: gpl-3.0`, not approved by
 default) and a hostile model whose folder name, file name and pickle strings
 carry `<script>` and `<img onerror>` payloads (the pickle is written here as
 raw protocol opcodes and never loaded). An admin token comes from the first
-start, a reader token from `modelgate token create`.
+start, a reader token from `modelgate token create`. The same service runs
+the Hub gateway (`--gateway`) in front of tests/e2e/standin_hub.py, whose
+root holds a clean repo (a small safetensors file and an approved license)
+and a blocked one whose pickle strings carry an `<img onerror>` payload; a
+few real requests to the gateway (the revision API of both, a HEAD of the
+clean file) leave real decisions in its audit trail for the gateway page.
 
 Then tests/e2e/ui_browser.mjs drives Debian's Chromium with npm's
 playwright-core (installed once into build/node/playwright, never a browser
 download) through the scenario of issue 8: sign in, read the BLOCKED scan,
 prove the payloads are shown as text and no script ran, change the approved
-licenses and see a re-run flip to ALLOWED, sign out, and as a reader fail to
+licenses and see a re-run flip to ALLOWED, read the gateway's decisions
+and filter them, sign out, and as a reader fail to
 edit the policies (server enforced, CSRF included). Its ok/FAIL lines are
 counted here, with what a browser cannot show: asset paths and headers, a
 foreign Origin refused, and the store after the browser (one policy version,
@@ -31,9 +37,11 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import EXAMPLES, ROOT, Checks, Service, node_modules, npm_install  # noqa: E402
+from svclib import (EXAMPLES, ROOT, Checks, Service, StandInHub, free_port, http_request, model_card,  # noqa: E402
+                    node_modules, npm_install, safetensors_header, write_tree)
 
 BIN = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +58,9 @@ IMG = '<img src=x onerror="window.__xss=2">'
 XSS_DIR = IMG + " <script>window.__xss=1"  # a folder name cannot hold the "/" of </script>
 XSS_FILE = "weights" + IMG + ".pkl"
 UNAPPROVED = "gpl-3.0"  # not in the default approved_licenses (docs/policies.md)
+GW_IMG = '<img src=x onerror="window.__xss=3">'  # in the blocked repo's pickle, so in its decision's reason
+GW_CLEAN = "acme/tiny-weights"
+GW_BLOCKED = "acme/pickled-weights"  # a safe name: the payload is in the file, not the repo id
 check = Checks()
 
 
@@ -61,11 +72,11 @@ def install_playwright():
                        env={"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}) is not None
 
 
-def hostile_pickle():
+def hostile_pickle(module=SCRIPT, name=IMG):
     """Protocol 2 opcodes by hand: GLOBAL with the payloads as module and name,
     a BINUNICODE string constant carrying both, TUPLE1, REDUCE, STOP."""
-    text = (SCRIPT + IMG).encode()
-    return (b"\x80\x02" + b"c" + SCRIPT.encode() + b"\n" + IMG.encode() + b"\n" +
+    text = (module + name).encode()
+    return (b"\x80\x02" + b"c" + module.encode() + b"\n" + name.encode() + b"\n" +
             b"X" + struct.pack("<I", len(text)) + text + b"\x85R.")
 
 
@@ -82,6 +93,78 @@ def write_models(root):
     with open(os.path.join(licensed, "config.json"), "w") as f:
         f.write('{"model_type": "demo", "hidden_size": 8}\n')
     return xss, licensed
+
+
+def write_hub_repos(root):
+    """The stand-in hub's main branches: GW_CLEAN (a 16-float safetensors
+    file, an approved license) and GW_BLOCKED (the same card, and a pickle
+    importing builtins.<GW_IMG>: suspicious code, so BLOCKED)."""
+    head, size = safetensors_header(16)
+    write_tree(os.path.join(root, GW_CLEAN, "main"),
+               {"README.md": model_card("mit"), "model.safetensors": head + b"\0" * (size - len(head))})
+    write_tree(os.path.join(root, GW_BLOCKED, "main"),
+               {"README.md": model_card("mit"), "pytorch_model.bin": hostile_pickle("builtins", GW_IMG)})
+
+
+def json_of(body):
+    """The JSON object in body, {} when it is not one."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def gateway_request(port, method, path):
+    """A request to the gateway, again while it answers 503 (a scan still
+    running: what clients do); (status, headers, body)."""
+    deadline = time.time() + 60
+    while True:
+        st, hdrs, body = http_request(port, method, path)
+        if st != 503 or time.time() > deadline:
+            return st, hdrs, body
+        time.sleep(0.1)
+
+
+def gateway_decisions(svc, port):
+    """Real gateway decisions: the revision API of both repos and a HEAD of
+    the clean file. The audit rows are written behind the answers, so the
+    API is polled until all three are there. {repo: [decision]}."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            st, _, _ = http_request(port, "GET", "/healthz", timeout=5)
+            break
+        except OSError as e:
+            if time.time() > deadline:
+                check("serve --gateway: the gateway answers", False, e)
+                return {}
+            time.sleep(0.05)
+    st, hdrs, body = gateway_request(port, "GET", "/api/models/%s/revision/main" % GW_CLEAN)
+    sha = json_of(body).get("sha") if st == 200 else None
+    check("gateway: the clean repo's revision API -> 200 with its commit", st == 200 and sha, (st, body[:300]))
+    st, hdrs, _ = gateway_request(port, "HEAD", "/%s/resolve/main/model.safetensors" % GW_CLEAN)
+    check("gateway: HEAD of the clean repo's file -> 200 at that commit",
+          st == 200 and hdrs.get("x-repo-commit") == sha, (st, hdrs))
+    st, hdrs, body = gateway_request(port, "GET", "/api/models/%s/revision/main" % GW_BLOCKED)
+    check("gateway: the blocked repo's revision API -> 403 GatedRepo, the payload in its error",
+          st == 403 and hdrs.get("x-error-code") == "GatedRepo" and GW_IMG in str(json_of(body).get("error")),
+          (st, hdrs, body[:300]))
+    ds = []
+    while time.time() < deadline:
+        st, doc, _, _ = svc.request("GET", "/api/v1/gateway/decisions?limit=100", token=svc.admin)
+        ds = (doc or {}).get("decisions") or []
+        if len(ds) >= 3:
+            break
+        time.sleep(0.05)
+    by = {r: [d for d in ds if d.get("repo") == r] for r in (GW_CLEAN, GW_BLOCKED)}
+    check("gateway: three decisions in the audit trail, two ALLOWED for the clean repo (revision, resolve)",
+          len(ds) == 3 and sorted((d.get("action"), d.get("outcome")) for d in by[GW_CLEAN]) ==
+          [("resolve", "ALLOWED"), ("revision", "ALLOWED")], ds)
+    b = by[GW_BLOCKED][0] if len(by[GW_BLOCKED]) == 1 else {}
+    check("gateway: ... one BLOCKED for the blocked repo, its reason carrying the payload, its scan named",
+          b.get("outcome") == "BLOCKED" and GW_IMG in (b.get("reason") or "") and b.get("scan_uuid"), by[GW_BLOCKED])
+    return by
 
 
 def seed(svc, uri, want):
@@ -188,11 +271,17 @@ def main():
         return check.summary()
     os.makedirs(SHOTS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="mg-ui-")
-    svc = None
+    svc = hub = None
     try:
         models = os.path.join(tmp, "models")
         xss, licensed = write_models(models)
-        svc = Service(BIN, os.path.join(tmp, "data"), roots=[EXAMPLES, models])
+        write_hub_repos(os.path.join(tmp, "hub"))
+        hub = StandInHub(os.path.join(tmp, "hub"), os.path.join(tmp, "hub.jsonl"))
+        data = os.path.join(tmp, "data")
+        gw_port = free_port()
+        svc = Service(BIN, data, args=["--listen", "127.0.0.1:%d" % free_port(), "--data", data, "--root", EXAMPLES,
+                                       "--root", models, "--gateway", "127.0.0.1:%d" % gw_port,
+                                       "--upstream", hub.url])
         check("first start prints an admin token", bool(svc.admin and svc.admin.startswith("mg_")), svc.lines)
         reader = svc.token(BIN, "reader")
         check("token create --role reader", reader.startswith("mg_"), reader)
@@ -208,6 +297,7 @@ def main():
             sha = hashlib.sha256(fh.read()).hexdigest()
         check("the tampered report names extra_data.pkl with its sha256 and offset",
               f.get("sha256") == sha and isinstance(fd.get("offset"), int), (f, fd))
+        decisions = gateway_decisions(svc, gw_port)
         st, threats, _, _ = svc.request("GET", "/api/v1/threats", token=reader)
         threats = (threats or {}).get("threats") or []
         pkl100 = next((t for t in threats if t.get("id") == "MG-PKL-100"), {})
@@ -226,6 +316,9 @@ def main():
             "licensed": {"uuid": lic.get("uuid"), "model": lic.get("model_uuid"), "uri": lic.get("model_uri")},
             "rulesVersion": tampered.get("rules_version", "?"),
             "threat": {"id": "MG-PKL-100", "title": pkl100.get("title", "?")}, "threatCount": len(threats),
+            "gateway": {"clean": GW_CLEAN, "blocked": GW_BLOCKED, "img": GW_IMG,
+                        "counts": {r: len(ds) for r, ds in decisions.items()},
+                        "blockedScan": ((decisions.get(GW_BLOCKED) or [{}])[0]).get("scan_uuid")},
         }
         if run_browser(cfg, tmp):
             after_browser(svc, lic.get("model_uuid"))
@@ -236,6 +329,8 @@ def main():
                 log = f.read()
             check("the service stops cleanly (exit 0, no sanitizer report)", code == 0 and "Sanitizer" not in log,
                   (code, log[-3000:]))
+        if hub:
+            hub.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return check.summary()
 

@@ -53,6 +53,7 @@ function filter(outcome, repo) {
     if (r && !REPO.test(r)) {
       error.textContent = 'A repository is namespace/name (letters, digits, . _ -), or a legacy one-part name.';
       error.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
       input.focus();
       return;
     }
