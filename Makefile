@@ -32,10 +32,12 @@ WEB_DIRS := $(shell find web -name '.?*' -prune -o -type d -print 2>/dev/null | 
 # (pickle.rules -> mg_data_pickle_rules, tf_ops.txt -> mg_data_tf_ops_txt)
 RULES_DATA := $(wildcard src/lib/rules/*.rules src/lib/rules/*.txt)
 GEN_SRC := $(patsubst src/lib/rules/%,build/gen/data_%.c,$(RULES_DATA)) build/gen/data_index.c
-LIBS := -ljansson -lcrypto -lz -larchive -lyaml -lmicrohttpd -lsqlite3 -lcurl -lexpat -lpthread
+LIBS := -ljansson -lcrypto -lz -larchive -lyaml -lmicrohttpd -lsqlite3 -lpq -lcurl -lexpat -lpthread
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wno-unused-parameter
-INC := -Iinclude -Isrc/lib
+# libpq's header (the PostgreSQL store) is in its own folder on Debian
+PQ_INC := $(or $(shell pkg-config --cflags-only-I libpq 2>/dev/null),-I/usr/include/postgresql)
+INC := -Iinclude -Isrc/lib $(PQ_INC)
 RELEASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(INC) -D_FORTIFY_SOURCE=2 \
 	-fstack-protector-strong -fPIE -fstack-clash-protection -fcf-protection
 RELEASE_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack

@@ -76,6 +76,8 @@ suite hub "$PY" tests/e2e/hub_test.py build/test/modelgate
 suite gateway "$PY" tests/e2e/gateway_test.py build/test/modelgate
 suite ui "$PY" tests/e2e/ui_test.py build/test/modelgate
 suite session "$PY" tests/e2e/session_test.py build/test/modelgate
+suite store_pg "$PY" tests/e2e/store_pg_test.py build/test/modelgate
+suite postgres "$PY" tests/e2e/pg_suites.py build/test/modelgate
 suite replay replay
 
 echo

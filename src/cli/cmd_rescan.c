@@ -23,7 +23,7 @@
 
 void help_rescan(FILE *out)
 {
-    fprintf(out, "usage: modelgate rescan [--data DIR] [--config FILE]\n"
+    fprintf(out, "usage: modelgate rescan [--data DIR] [--store URL] [--config FILE]\n"
                  "\n"
                  "Scans again every stored model whose newest scan was judged with other rules or\n"
                  "another policy than those in force, stores the new scans, and prints one line per\n"
@@ -32,13 +32,15 @@ void help_rescan(FILE *out)
                  "\n"
                  "options:\n"
                  "  -d, --data DIR     the store (default: as `modelgate serve`: config, MODELGATE_DATA, ./var)\n"
+                 "      --store URL    the PostgreSQL store (default: as `modelgate serve`: config,\n"
+                 "                     MODELGATE_STORE, else the data directory)\n"
                  "  -c, --config FILE  the service's YAML config file (roots, sources, webhook_url)\n"
                  "\n"
                  "exit status: 0 done (whatever the verdicts), 2 error\n");
 }
 
-/* defaults < config file < environment < --data */
-static int rescan_config(const char *file, const char *data, serve_config *cfg)
+/* defaults < config file < environment < --data, --store */
+static int rescan_config(const char *file, const char *data, const char *location, serve_config *cfg)
 {
     char err[400];
     if (config_defaults(cfg) != 0) {
@@ -49,6 +51,7 @@ static int rescan_config(const char *file, const char *data, serve_config *cfg)
         file = getenv("MODELGATE_CONFIG");
     if ((file && *file && config_load_file(cfg, file, err, sizeof err) != 0) ||
         config_load_env(cfg, err, sizeof err) != 0 || (data && config_set(cfg, "data", data, err, sizeof err) != 0) ||
+        (location && config_set(cfg, "store", location, err, sizeof err) != 0) ||
         (cfg->nroots == 0 && config_set(cfg, "roots", ".", err, sizeof err) != 0)) {
         fprintf(stderr, "modelgate rescan: %s\n", err);
         return -1;
@@ -78,7 +81,7 @@ static int rescan_run(const serve_config *cfg, char **roots)
     mg_options_default(&mo);
     int code = EXIT_ERROR;
     size_t scanned = 0, changed = 0;
-    if (store_open(&ctx.store, cfg->data, err, sizeof err) != STORE_OK) {
+    if (store_open(&ctx.store, config_store(cfg), err, sizeof err) != STORE_OK) {
         fprintf(stderr, "modelgate rescan: store: %s\n", err);
     } else if (mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK || metrics_new(&ctx.metrics) != MG_OK) {
         fprintf(stderr, "modelgate rescan: cannot start the engine\n");
@@ -103,11 +106,12 @@ int cmd_rescan(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
+        {"store", required_argument, 0, 'S'},
         {"config", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *data = NULL, *file = NULL;
+    const char *data = NULL, *file = NULL, *location = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:c:h", opts, NULL)) != -1) {
@@ -115,11 +119,11 @@ int cmd_rescan(int argc, char **argv)
             help_rescan(stdout);
             return 0;
         }
-        if (c != 'd' && c != 'c') {
+        if (c != 'd' && c != 'c' && c != 'S') {
             help_rescan(stderr);
             return EXIT_ERROR;
         }
-        *(c == 'd' ? &data : &file) = optarg;
+        *(c == 'd' ? &data : c == 'S' ? &location : &file) = optarg;
     }
     if (optind < argc) {
         fprintf(stderr, "modelgate rescan: unexpected argument: %s\n\n", argv[optind]);
@@ -128,8 +132,9 @@ int cmd_rescan(int argc, char **argv)
     }
     serve_config cfg;
     char *roots[CONFIG_MAX_ROOTS] = {0};
-    int code = rescan_config(file, data, &cfg) == 0 && serve_resolve_roots(&cfg, roots) == 0 ? rescan_run(&cfg, roots)
-                                                                                             : EXIT_ERROR;
+    int code = rescan_config(file, data, location, &cfg) == 0 && serve_resolve_roots(&cfg, roots) == 0
+                   ? rescan_run(&cfg, roots)
+                   : EXIT_ERROR;
     for (size_t i = 0; i < cfg.nroots; i++)
         free(roots[i]);
     config_free(&cfg);

@@ -35,8 +35,8 @@
 
 void help_serve(FILE *out)
 {
-    fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--root DIR]... [--config FILE]\n"
-                 "                       [--workers N] [--queue N] [--threads N]\n"
+    fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--store URL] [--root DIR]...\n"
+                 "                       [--config FILE] [--workers N] [--queue N] [--threads N]\n"
                  "                       [--watch URI]... [--watch-interval S]\n"
                  "                       [--gateway ADDR:PORT [--upstream URL] [--blob-cache-size BYTES]\n"
                  "                        [--revision-ttl S] [--fail-open]]\n"
@@ -48,12 +48,14 @@ void help_serve(FILE *out)
                  "options (each overrides MODELGATE_* variables, which override the config file):\n"
                  "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; IPv6 as [::1]:8080)\n"
                  "  -d, --data DIR          the store: DIR/modelgate.db (default ./var)\n"
+                 "      --store URL         the store in PostgreSQL instead: postgresql://USER@HOST/DB\n"
+                 "                          (libpq's URL; password in ~/.pgpass or PGPASSWORD)\n"
                  "  -r, --root DIR          local models may be scanned only under DIR (repeatable;\n"
                  "                          default: the working directory)\n"
                  "  -c, --config FILE       YAML config file (default: $MODELGATE_CONFIG, else none);\n"
-                 "                          keys: listen, data, roots, workers, queue, hub_endpoint,\n"
-                 "                          hub_token, s3_endpoint, s3_region, webhook_url, watch,\n"
-                 "                          watch_interval, gateway, blob_cache_size, revision_ttl,\n"
+                 "                          keys: listen, data, store, roots, workers, queue,\n"
+                 "                          hub_endpoint, hub_token, s3_endpoint, s3_region, webhook_url,\n"
+                 "                          watch, watch_interval, gateway, blob_cache_size, revision_ttl,\n"
                  "                          fail_open\n"
                  "  -w, --workers N         scans run in parallel (default: number of cores)\n"
                  "  -q, --queue N           scans waiting beyond those; a full queue answers 429 (default 64)\n"
@@ -66,16 +68,17 @@ void help_serve(FILE *out)
                  "                          for it and its options --upstream, --blob-cache-size,\n"
                  "                          --revision-ttl, --fail-open)\n"
                  "\n"
-                 "environment: MODELGATE_LISTEN, MODELGATE_DATA, MODELGATE_ROOTS (colon-separated),\n"
-                 "MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_HUB_ENDPOINT, MODELGATE_HUB_TOKEN,\n"
-                 "MODELGATE_WATCH (separated by blanks), MODELGATE_WATCH_INTERVAL, MODELGATE_GATEWAY,\n"
-                 "MODELGATE_BLOB_CACHE_SIZE, MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
+                 "environment: MODELGATE_LISTEN, MODELGATE_DATA, MODELGATE_STORE,\n"
+                 "MODELGATE_ROOTS (colon-separated), MODELGATE_WORKERS, MODELGATE_QUEUE,\n"
+                 "MODELGATE_HUB_ENDPOINT, MODELGATE_HUB_TOKEN, MODELGATE_WATCH (separated by blanks),\n"
+                 "MODELGATE_WATCH_INTERVAL, MODELGATE_GATEWAY, MODELGATE_BLOB_CACHE_SIZE,\n"
+                 "MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
 }
 
 void help_gateway(FILE *out)
 {
-    fprintf(out, "usage: modelgate gateway [--listen ADDR:PORT] [--upstream URL] [--data DIR] [--config FILE]\n"
-                 "                         [--workers N] [--queue N] [--blob-cache-size BYTES]\n"
+    fprintf(out, "usage: modelgate gateway [--listen ADDR:PORT] [--upstream URL] [--data DIR] [--store URL]\n"
+                 "                         [--config FILE] [--workers N] [--queue N] [--blob-cache-size BYTES]\n"
                  "                         [--revision-ttl S] [--fail-open]\n"
                  "\n"
                  "Serves a Hugging Face Hub-compatible gateway: point clients at it (HF_ENDPOINT=http://ADDR:PORT\n"
@@ -90,6 +93,8 @@ void help_gateway(FILE *out)
                  "                          key hub_endpoint)\n"
                  "  -d, --data DIR          the store DIR/modelgate.db and the blob cache DIR/blobs\n"
                  "                          (default ./var)\n"
+                 "      --store URL         the store in PostgreSQL instead (postgresql://USER@HOST/DB);\n"
+                 "                          the blob cache stays in DIR/blobs\n"
                  "  -c, --config FILE       YAML config file (the keys of `modelgate help serve`)\n"
                  "  -w, --workers N         scans run in parallel (default: number of cores)\n"
                  "  -q, --queue N           scans waiting beyond those (default 64)\n"
@@ -102,8 +107,8 @@ void help_gateway(FILE *out)
                  "                          error) instead of refusing it; every use is logged\n"
                  "\n"
                  "environment: MODELGATE_GATEWAY (the listen address), MODELGATE_HUB_ENDPOINT,\n"
-                 "MODELGATE_DATA, MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_BLOB_CACHE_SIZE,\n"
-                 "MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
+                 "MODELGATE_DATA, MODELGATE_STORE, MODELGATE_WORKERS, MODELGATE_QUEUE,\n"
+                 "MODELGATE_BLOB_CACHE_SIZE, MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
 }
 
 /* The flags as given, applied last. */
@@ -167,6 +172,7 @@ static int parse_args(int argc, char **argv, serve_flags *f)
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'},
         {"data", required_argument, 0, 'd'},
+        {"store", required_argument, 0, 'S'},
         {"root", required_argument, 0, 'r'},
         {"config", required_argument, 0, 'c'},
         {"workers", required_argument, 0, 'w'},
@@ -210,6 +216,7 @@ static int parse_args(int argc, char **argv, serve_flags *f)
                           : c == 'B' ? "blob_cache_size"
                           : c == 'T' ? "revision_ttl"
                           : c == 'd' ? "data"
+                          : c == 'S' ? "store"
                           : c == 'r' ? "roots"
                           : c == 'w' ? "workers"
                           : c == 'q' ? "queue"
@@ -312,16 +319,18 @@ int serve_resolve_roots(const serve_config *cfg, char **out)
     return 0;
 }
 
-static int first_start_token(mg_store *st, const char *data)
+static int first_start_token(mg_store *st, const serve_config *cfg)
 {
     long n = 0;
     char tok[STORE_TOKEN_LEN + 1];
     if (store_token_count(st, &n) != STORE_OK)
         return -1;
     if (n > 0) {
+        /* a URL is not repeated here: it may hold a password */
         printf("modelgate: the store holds %ld token%s (the admin token was shown on first start; make another "
-               "with `modelgate token create --role admin --data %s`)\n",
-               n, n == 1 ? "" : "s", data);
+               "with `modelgate token create --role admin %s%s`)\n",
+               n, n == 1 ? "" : "s", config_store_is_server(cfg) ? "--store " : "--data ",
+               config_store_is_server(cfg) ? "URL" : config_store(cfg));
         return 0;
     }
     if (store_token_create(st, ROLE_ADMIN, tok) != STORE_OK)
@@ -471,11 +480,13 @@ static int run(const serve_config *cfg, char **roots, int api, unsigned threads,
     int code = EXIT_ERROR;
     mg_options mo;
     mg_options_default(&mo);
-    if (store_open(&ctx.store, cfg->data, err, sizeof err) != STORE_OK) {
+    if (store_open(&ctx.store, config_store(cfg), err, sizeof err) != STORE_OK) {
         fprintf(stderr, "modelgate %s: store: %s\n", cmd_name(), err);
         goto out;
     }
-    if ((api && first_start_token(ctx.store, cfg->data) != 0) || mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK ||
+    if (cfg->store && store_describe(ctx.store, err, sizeof err) == STORE_OK)
+        printf("modelgate: store: %s\n", err);
+    if ((api && first_start_token(ctx.store, cfg) != 0) || mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK ||
         metrics_new(&ctx.metrics) != MG_OK) {
         fprintf(stderr, "modelgate %s: cannot start (token store, engine or memory)\n", cmd_name());
         goto out;

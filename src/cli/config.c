@@ -60,12 +60,23 @@ void config_free(serve_config *c)
 {
     config_clear_roots(c);
     config_clear_watch(c);
-    char **strs[] = {&c->listen,      &c->data,      &c->hub_endpoint, &c->hub_token,
-                     &c->s3_endpoint, &c->s3_region, &c->webhook_url,  &c->gateway};
+    char **strs[] = {&c->listen,      &c->data,      &c->store,       &c->hub_endpoint, &c->hub_token,
+                     &c->s3_endpoint, &c->s3_region, &c->webhook_url, &c->gateway};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
     }
+}
+
+const char *config_store(const serve_config *c)
+{
+    return c->store ? c->store : c->data;
+}
+
+int config_store_is_server(const serve_config *c)
+{
+    const char *s = config_store(c);
+    return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
 }
 
 /* An integer from `min` (0 or 1) to `max`. */
@@ -165,6 +176,8 @@ int config_set(serve_config *c, const char *key, const char *value, char *err, s
         rc = set_str(&c->listen, value);
     else if (strcmp(key, "data") == 0)
         rc = set_str(&c->data, value);
+    else if (strcmp(key, "store") == 0)
+        rc = *value ? set_str(&c->store, value) : (free(c->store), c->store = NULL, 0);
     else if (strcmp(key, "roots") == 0)
         rc = add_root(c, value, err, errlen);
     else if (strcmp(key, "workers") == 0)
@@ -264,9 +277,9 @@ static int read_list(yaml_walk *w, serve_config *c, const char *key, yaml_event_
 static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, unsigned *seen)
 {
     static const char *const keys[] = {
-        "listen",       "data",      "roots",       "workers", "queue",          "hub_endpoint", "hub_token",
-        "s3_endpoint",  "s3_region", "webhook_url", "watch",   "watch_interval", "gateway",      "blob_cache_size",
-        "revision_ttl", "fail_open"};
+        "listen",         "data",      "store",           "roots",        "workers",     "queue",
+        "hub_endpoint",   "hub_token", "s3_endpoint",     "s3_region",    "webhook_url", "watch",
+        "watch_interval", "gateway",   "blob_cache_size", "revision_ttl", "fail_open"};
     const char *k = (const char *)key->data.scalar.value;
     size_t i = 0;
     while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0)
@@ -274,7 +287,7 @@ static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, un
     char msg[300];
     if (i == sizeof keys / sizeof keys[0]) {
         snprintf(msg, sizeof msg,
-                 "unknown key '%.60s' (known: listen, data, roots, workers, queue, hub_endpoint, "
+                 "unknown key '%.60s' (known: listen, data, store, roots, workers, queue, hub_endpoint, "
                  "hub_token, s3_endpoint, s3_region, webhook_url, watch, watch_interval, gateway, "
                  "blob_cache_size, revision_ttl, fail_open)",
                  k);
@@ -400,6 +413,7 @@ int config_load_env(serve_config *c, char *err, size_t errlen)
     static const char *const vars[][2] = {
         {"MODELGATE_LISTEN", "listen"},
         {"MODELGATE_DATA", "data"},
+        {"MODELGATE_STORE", "store"},
         {"MODELGATE_WORKERS", "workers"},
         {"MODELGATE_QUEUE", "queue"},
         {"MODELGATE_HUB_ENDPOINT", "hub_endpoint"},

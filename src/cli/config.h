@@ -13,6 +13,9 @@ enum { CONFIG_MAX_ROOTS = 64, CONFIG_MAX_WATCH = 256, CONFIG_MAX_FILE = 1 << 20,
 
 typedef struct serve_config {
     char *listen, *data;
+    /* where the store is when not in `data`: a postgresql:// URL (or another
+     * SQLite folder); NULL: data's SQLite file (config_store) */
+    char *store;
     char *roots[CONFIG_MAX_ROOTS];
     size_t nroots;
     unsigned workers, queue;
@@ -49,7 +52,13 @@ void config_clear_watch(serve_config *c);
 /* Applies a YAML config file (a mapping of the keys above; roots and watch
  * are lists). Errors name the file and line. */
 int config_load_file(serve_config *c, const char *path, char *err, size_t errlen);
-/* Applies MODELGATE_LISTEN, _DATA, _ROOTS (colon-separated), _WORKERS,
+/* The store's location for store_open: `store` when set, else `data`. */
+const char *config_store(const serve_config *c);
+/* Whether the store is a database server rather than the data folder's
+ * SQLite file. */
+int config_store_is_server(const serve_config *c);
+
+/* Applies MODELGATE_LISTEN, _DATA, _STORE, _ROOTS (colon-separated), _WORKERS,
  * _QUEUE, _HUB_ENDPOINT, _HUB_TOKEN, _WATCH (whitespace-separated),
  * _WATCH_INTERVAL, _GATEWAY, _BLOB_CACHE_SIZE, _REVISION_TTL, _FAIL_OPEN.
  * Errors name the variable. */

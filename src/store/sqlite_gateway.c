@@ -44,23 +44,24 @@ static int verdict_uuid(sqlite3 *db, const char *model_uri, const char *rules_ve
     return rc;
 }
 
-int store_verdict_find(mg_store *st, const char *model_uri, const char *rules_version, const char *policy_digest,
-                       store_scan_fn fn, void *ctx)
+int sq_verdict_find(mg_store *base, const char *model_uri, const char *rules_version, const char *policy_digest,
+                    store_scan_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     char uuid[37] = "";
     pthread_mutex_lock(&st->mu);
     int rc = verdict_uuid(st->db, model_uri, rules_version, policy_digest, uuid);
     pthread_mutex_unlock(&st->mu);
     /* a finished scan is never changed or deleted: reading it in a second
      * step finds the same row */
-    return rc == STORE_OK ? store_scan_get(st, uuid, fn, ctx) : rc;
+    return rc == STORE_OK ? sq_scan_get(base, uuid, fn, ctx) : rc;
 }
 
 #define DECISION_COLS                                                                                                  \
     "uuid, created_at, caller, client_addr, repo_type, repo, revision, commit_sha, path, action, outcome, scan_uuid, " \
     "reason"
 
-static int insert_decision(mg_store *st, const store_decision *d)
+static int insert_decision(sq_store *st, const store_decision *d)
 {
     const char *args[] = {d->uuid,       d->created_at, d->caller, d->client_addr, d->repo_type, d->repo,  d->revision,
                           d->commit_sha, d->path,       d->action, d->outcome,     d->scan_uuid, d->reason};
@@ -70,15 +71,11 @@ static int insert_decision(mg_store *st, const store_decision *d)
                   args, 13);
 }
 
-int store_decision_add(mg_store *st, const store_decision *d)
-{
-    return store_decision_add_many(st, d, 1);
-}
-
 /* One transaction, so one disk flush however many rows: the gateway
  * writes its audit trail in batches (src/gateway/audit.c). */
-int store_decision_add_many(mg_store *st, const store_decision *d, size_t n)
+int sq_decision_add_many(mg_store *base, const store_decision *d, size_t n)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     int rc = n > 1 ? sq_exec(st->db, "BEGIN IMMEDIATE") : STORE_OK;
     for (size_t i = 0; i < n && rc == STORE_OK; i++)
@@ -123,8 +120,9 @@ static int each_decision(sqlite3_stmt *q, store_decision_fn fn, void *ctx)
     return rc;
 }
 
-int store_decision_list(mg_store *st, const store_filter *f, store_decision_fn fn, void *ctx)
+int sq_decision_list(mg_store *base, const store_filter *f, store_decision_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     char sql[512] = "SELECT " DECISION_COLS " FROM gateway_decisions";
     int nc = 0;
     if (f->outcome)

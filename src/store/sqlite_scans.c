@@ -62,8 +62,9 @@ static int each_scan(sqlite3_stmt *q, int with_report, store_scan_fn fn, void *c
     return rc;
 }
 
-int store_scan_add(mg_store *st, const store_scan *s)
+int sq_scan_add(mg_store *base, const store_scan *s)
 {
+    sq_store *st = sq_of(base);
     const char *args[] = {s->uuid, s->model_uri, s->created_at, s->license, s->labels};
     pthread_mutex_lock(&st->mu);
     int rc = sq_run(st->db,
@@ -74,8 +75,9 @@ int store_scan_add(mg_store *st, const store_scan *s)
     return rc;
 }
 
-int store_scan_start(mg_store *st, const char *uuid, int *attempts)
+int sq_scan_start(mg_store *base, const char *uuid, int *attempts)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
@@ -107,8 +109,9 @@ static int put_model(sqlite3 *db, const store_scan *s)
                   model, 5);
 }
 
-int store_scan_put(mg_store *st, const store_scan *s)
+int sq_scan_put(mg_store *base, const store_scan *s)
 {
+    sq_store *st = sq_of(base);
     const char *scan[] = {s->uuid,   s->model_uuid, s->model_uri, s->eval_outcome,       s->created_at,
                           s->report, s->license,    s->labels,    s->model_version_uuid, s->revision};
     pthread_mutex_lock(&st->mu);
@@ -144,8 +147,9 @@ static int one_scan(sqlite3_stmt *q, store_scan_fn fn, void *ctx)
     return fn(ctx, &row);
 }
 
-int store_scan_get(mg_store *st, const char *uuid, store_scan_fn fn, void *ctx)
+int sq_scan_get(mg_store *base, const char *uuid, store_scan_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
@@ -159,8 +163,9 @@ int store_scan_get(mg_store *st, const char *uuid, store_scan_fn fn, void *ctx)
     return rc;
 }
 
-int store_scan_unfinished(mg_store *st, store_scan_fn fn, void *ctx)
+int sq_scan_unfinished(mg_store *base, store_scan_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
@@ -173,8 +178,9 @@ int store_scan_unfinished(mg_store *st, store_scan_fn fn, void *ctx)
     return rc;
 }
 
-int store_scan_requeue(mg_store *st)
+int sq_scan_requeue(mg_store *base)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     int rc = sq_exec(st->db, "UPDATE scans SET state = 'PENDING' WHERE state = 'RUNNING'");
     pthread_mutex_unlock(&st->mu);
@@ -195,8 +201,9 @@ static void bind_or_skip(sqlite3_stmt *q, int i, const char *v)
         sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
 }
 
-int store_scan_list(mg_store *st, const store_filter *f, store_scan_fn fn, void *ctx)
+int sq_scan_list(mg_store *base, const store_filter *f, store_scan_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     char sql[1024] = "SELECT " SCAN_COLS " FROM scans";
     int nc = 0;
     if (f->model_uuid)
@@ -243,8 +250,9 @@ static int each_model(sqlite3_stmt *q, store_model_fn fn, void *ctx)
 
 #define MODEL_COLS "uuid, model_uri, namespace, model_name, created_at, updated_at"
 
-int store_model_list(mg_store *st, const store_filter *f, store_model_fn fn, void *ctx)
+int sq_model_list(mg_store *base, const store_filter *f, store_model_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     const char *sql = f->after_created_at && f->after_uuid
                           ? "SELECT " MODEL_COLS " FROM models WHERE (created_at, uuid) < (?1, ?2)"
                             " ORDER BY created_at DESC, uuid DESC LIMIT ?3"
@@ -289,9 +297,10 @@ static int each_version(sqlite3 *db, const char *uuid, int max, store_version_fn
     return rc;
 }
 
-int store_model_get(mg_store *st, const char *uuid, int max_versions, store_model_fn mfn, store_version_fn vfn,
-                    void *ctx)
+int sq_model_get(mg_store *base, const char *uuid, int max_versions, store_model_fn mfn, store_version_fn vfn,
+                 void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB, found = 0;
@@ -314,9 +323,10 @@ int store_model_get(mg_store *st, const char *uuid, int max_versions, store_mode
     return rc;
 }
 
-int store_scan_last_allowed(mg_store *st, const char *model_uuid, const char *model_version_uuid, store_scan_fn fn,
-                            void *ctx)
+int sq_scan_last_allowed(mg_store *base, const char *model_uuid, const char *model_version_uuid, store_scan_fn fn,
+                         void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
@@ -334,8 +344,9 @@ int store_scan_last_allowed(mg_store *st, const char *model_uuid, const char *mo
     return rc;
 }
 
-int store_model_latest(mg_store *st, store_latest_fn fn, void *ctx)
+int sq_model_latest(mg_store *base, store_latest_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;

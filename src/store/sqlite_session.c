@@ -3,12 +3,13 @@
  * store: browser sessions, the policy history, and the overview's counts.
  *
  * A session is opened by presenting a token (POST /api/v1/session): the
- * browser gets a random cookie value, the store keeps only its SHA-256 (as
- * for tokens, so a copy of the database opens no session) with the token's
- * role and id, a random CSRF token, and an expiry time. A session past its
- * expiry is refused and deleted when it is presented, and every new session
- * prunes the expired ones, so the table holds live sessions plus at most the
- * ones nobody presented since they expired. Times are computed by the
+ * browser gets a random cookie value (made in store.c), the store keeps
+ * only its SHA-256 (as for tokens, so a copy of the database opens no
+ * session) with the token's role and id, a random CSRF token, and an
+ * expiry time. A session past its expiry is refused and deleted when it is
+ * presented, and every new session prunes the expired ones, so the table
+ * holds live sessions plus at most the ones nobody presented since they
+ * expired. Times are computed by the
  * database ('now' is one instant within a statement) and compared as text:
  * every stored time has the same RFC 3339 shape.
  *
@@ -17,27 +18,10 @@
  * stored report by SQLite's JSON functions (the report is never parsed in
  * C here; one that is not valid JSON names no policy).
  */
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "sqlite_int.h"
-
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-/* "token:" and the first 12 hex digits of the token's hash. */
-static void caller_of(const char *token_hash, char out[32])
-{
-    snprintf(out, 32, "token:%.12s", token_hash);
-}
 
 static int prune(sqlite3 *db)
 {
@@ -73,21 +57,9 @@ static int insert_session(sqlite3 *db, const char *cookie_h, const char *token_h
     return rc;
 }
 
-int store_session_create(mg_store *st, const char *token, long lifetime_s, char cookie[STORE_COOKIE_LEN + 1],
-                         store_session *out)
+int sq_session_insert(mg_store *base, const char *cookie_h, const char *token_h, long lifetime_s, store_session *out)
 {
-    memset(out, 0, sizeof *out);
-    cookie[0] = 0;
-    unsigned char raw[64];
-    char token_h[65], cookie_h[65];
-    if (lifetime_s < 0 || lifetime_s > 366L * 86400)
-        return MG_EINVAL;
-    if (RAND_bytes(raw, sizeof raw) != 1)
-        return STORE_EIO;
-    to_hex(raw, 32, cookie);
-    to_hex(raw + 32, 32, out->csrf);
-    if (sq_hash(token, token_h) != STORE_OK || sq_hash(cookie, cookie_h) != STORE_OK)
-        return STORE_ENOMEM;
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     int rc = sq_exec(st->db, "BEGIN IMMEDIATE");
     if (rc == STORE_OK)
@@ -99,19 +71,12 @@ int store_session_create(mg_store *st, const char *token, long lifetime_s, char 
     if (rc != STORE_OK)
         sq_exec(st->db, "ROLLBACK");
     pthread_mutex_unlock(&st->mu);
-    if (rc == STORE_OK)
-        caller_of(token_h, out->caller);
-    else
-        memset(cookie, 0, STORE_COOKIE_LEN + 1);
     return rc;
 }
 
-int store_session_lookup(mg_store *st, const char *cookie, store_session *out)
+int sq_session_lookup(mg_store *base, const char *h, store_session *out)
 {
-    memset(out, 0, sizeof *out);
-    char h[65];
-    if (sq_hash(cookie, h) != STORE_OK)
-        return STORE_ENOMEM;
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB, expired = 0;
@@ -127,7 +92,7 @@ int store_session_lookup(mg_store *st, const char *cookie, store_session *out)
             snprintf(out->csrf, sizeof out->csrf, "%s", sq_col(q, 1));
             snprintf(out->created_at, sizeof out->created_at, "%s", sq_col(q, 2));
             snprintf(out->expires_at, sizeof out->expires_at, "%s", sq_col(q, 3));
-            caller_of(sq_col(q, 4), out->caller);
+            store_caller(sq_col(q, 4), out->caller);
             expired = sqlite3_column_int(q, 5) != 0;
         }
         sqlite3_finalize(q);
@@ -138,16 +103,12 @@ int store_session_lookup(mg_store *st, const char *cookie, store_session *out)
         rc = STORE_ENOTFOUND;
     }
     pthread_mutex_unlock(&st->mu);
-    if (rc != STORE_OK)
-        memset(out, 0, sizeof *out);
     return rc;
 }
 
-int store_session_delete(mg_store *st, const char *cookie)
+int sq_session_delete(mg_store *base, const char *h)
 {
-    char h[65];
-    if (sq_hash(cookie, h) != STORE_OK)
-        return STORE_ENOMEM;
+    sq_store *st = sq_of(base);
     const char *args[] = {h};
     pthread_mutex_lock(&st->mu);
     int rc = sq_run(st->db, "DELETE FROM sessions WHERE hash = ?1", args, 1);
@@ -155,8 +116,9 @@ int store_session_delete(mg_store *st, const char *cookie)
     return rc;
 }
 
-int store_session_prune(mg_store *st, long *deleted)
+int sq_session_prune(mg_store *base, long *deleted)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     int rc = prune(st->db);
     if (deleted)
@@ -167,8 +129,9 @@ int store_session_prune(mg_store *st, long *deleted)
 
 /* ---- the policy history ---- */
 
-int store_policy_list(mg_store *st, int before, int limit, store_policy_fn fn, void *ctx)
+int sq_policy_list(mg_store *base, int before, int limit, store_policy_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;
@@ -195,7 +158,7 @@ int store_policy_list(mg_store *st, int before, int limit, store_policy_fn fn, v
 /* ---- the overview ---- */
 
 /* Runs a "SELECT outcome, COUNT(*) ... GROUP BY outcome" bound to `since`. */
-static int count_by_outcome(mg_store *st, const char *sql, const char *since, store_counts *out)
+static int count_by_outcome(sq_store *st, const char *sql, const char *since, store_counts *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&st->mu);
@@ -222,20 +185,23 @@ static int count_by_outcome(mg_store *st, const char *sql, const char *since, st
     return rc;
 }
 
-int store_scan_counts(mg_store *st, const char *since, store_counts *out)
+int sq_scan_counts(mg_store *base, const char *since, store_counts *out)
 {
+    sq_store *st = sq_of(base);
     return count_by_outcome(st, "SELECT eval_outcome, COUNT(*) FROM scans WHERE created_at >= ?1 GROUP BY eval_outcome",
                             since, out);
 }
 
-int store_decision_counts(mg_store *st, const char *since, store_counts *out)
+int sq_decision_counts(mg_store *base, const char *since, store_counts *out)
 {
+    sq_store *st = sq_of(base);
     return count_by_outcome(
         st, "SELECT outcome, COUNT(*) FROM gateway_decisions WHERE created_at >= ?1 GROUP BY outcome", since, out);
 }
 
-int store_scan_blocked(mg_store *st, int limit, store_blocked_fn fn, void *ctx)
+int sq_scan_blocked(mg_store *base, int limit, store_blocked_fn fn, void *ctx)
 {
+    sq_store *st = sq_of(base);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     int rc = STORE_EDB;

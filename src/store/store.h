@@ -6,9 +6,11 @@
  * sessions (hashed, like tokens).
  *
  * The interface is deliberately small and speaks only C strings and plain
- * records, so a second backend (PostgreSQL, for scale-out) can implement the
- * same functions in its own file without touching the server. Each backend
- * owns its schema and numbered migrations and applies them on open.
+ * records, so each backend implements the same functions in its own files
+ * without touching the server: SQLite (sqlite*.c, the embedded default) and
+ * PostgreSQL (pg*.c, for scale-out). store.c picks one by the location and
+ * forwards every call to it. Both apply the same numbered migrations
+ * (schema.c) on open.
  *
  * A store handle is shared by every HTTP and scan worker thread; every
  * function is safe to call concurrently. Functions return 0 or a negative
@@ -27,18 +29,24 @@ enum {
     STORE_ENOMEM = MG_ENOMEM,
     STORE_EIO = MG_EIO,    /* the data directory could not be created or opened */
     STORE_ENOTFOUND = -20, /* no such token, scan, model or policy */
-    STORE_EDB = -21,       /* the database refused (corrupt, locked too long, full disk) */
+    STORE_EDB = -21,       /* the database refused or is unreachable (corrupt, locked too long, full disk, down) */
     STORE_ESCHEMA = -22,   /* the database was written by a newer modelgate */
 };
 
 typedef struct mg_store mg_store;
 
-/* Opens (creating if needed) the store in `dir` (SQLite: DIR/modelgate.db),
- * and applies every pending migration. On failure `err` says why. */
-int store_open(mg_store **out, const char *dir, char *err, size_t errlen);
+/* Opens the store at `location` and applies every pending migration: a
+ * libpq URL starting postgresql:// or postgres:// opens that PostgreSQL
+ * database (which must exist); anything else is a directory, created if
+ * needed, holding the SQLite file DIR/modelgate.db. On failure `err` says
+ * why. */
+int store_open(mg_store **out, const char *location, char *err, size_t errlen);
 void store_close(mg_store *st);
 /* The highest migration applied (for diagnostics and tests). */
 int store_schema_version(mg_store *st, int *out);
+/* Where the store is, for a log line, without any password: "SQLite
+ * DIR/modelgate.db" or "PostgreSQL database DB on HOST:PORT as USER". */
+int store_describe(mg_store *st, char *out, size_t n);
 
 /* ---- tokens ---- */
 
@@ -203,7 +211,7 @@ int store_decision_add_many(mg_store *st, const store_decision *d, size_t n);
  * the keyset cursor and f->limit. */
 int store_decision_list(mg_store *st, const store_filter *f, store_decision_fn fn, void *ctx);
 
-/* ---- the dashboard (sqlite_session.c): sessions, policy history, overview ---- */
+/* ---- the dashboard (sqlite_session.c, pg_session.c): sessions, policy history, overview ---- */
 
 /* A session opened with a token: the token's role, the CSRF token every
  * state-changing request must repeat, who opened it ("token:" + the first 12

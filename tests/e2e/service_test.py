@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """service_test.py BINARY - the scanner service's REST API end to end: the
 real binary (`modelgate serve`) on 127.0.0.1 with a free port, a real SQLite
-file in a temporary --data directory, --root the repository's examples/
+file in a temporary --data directory (or, run by pg_suites.py, the PostgreSQL
+database MODELGATE_TEST_STORE names), --root the repository's examples/
 folder.
 
 Checks health, bearer tokens and roles (tokens made with `modelgate token
@@ -32,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from svclib import EXAMPLES, ROOT, Checks, Service, files_with  # noqa: E402
+from pglib import store_rows, test_store  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 CLEAN = os.path.join(EXAMPLES, "clean-model")
@@ -299,9 +301,7 @@ def policies(svc, reader, data):
     check("the new policy is in force at once: the clean pickle model is BLOCKED",
           st == 200 and rep.get("eval_outcome") == "BLOCKED" and rep.get("policy_digest") == new.get("digest"),
           (st, rep.get("eval_outcome"), rep.get("policy_digest")))
-    db = sqlite3.connect(os.path.join(data, "modelgate.db"))
-    stored = db.execute("SELECT version, yaml, digest FROM policies").fetchall()
-    db.close()
+    stored = store_rows(data, "SELECT version, yaml, digest FROM policies")
     check("the policy is stored as given, with its digest", stored == [(1, good.decode(), new.get("digest"))], stored)
     return new
 
@@ -501,6 +501,20 @@ def migrated_v1(data, tampered_report):
           (versions, rc))
 
 
+def store_created(data):
+    sqlite_file = os.path.exists(os.path.join(data, "modelgate.db"))
+    if not test_store():
+        check("SQLite file created", sqlite_file)
+        return
+    try:
+        versions = [r[0] for r in store_rows(data, "SELECT version FROM schema_migrations ORDER BY version")]
+    except RuntimeError as e:
+        versions = e
+    check("--store postgresql://: every migration applied in the database, no SQLite file under --data",
+          isinstance(versions, list) and versions and versions == list(range(1, len(versions) + 1)) and
+          not sqlite_file, (versions, sqlite_file))
+
+
 def after_restart(svc, data, clean_uuid, tampered_uuid, policy):
     check("restart creates no new admin token", svc.admin is None, svc.lines)
     scanner = svc.token(BIN, "scanner")
@@ -521,7 +535,7 @@ def main():
     svc = None
     try:
         svc = Service(BIN, data)
-        check("SQLite file created", os.path.exists(os.path.join(data, "modelgate.db")))
+        store_created(data)
         clean_uuid, tampered_uuid, reader = first_run(svc, data)
         scan_bodies(svc, reader)
         model_uuid = filters(svc, reader, clean_uuid, tampered_uuid)
@@ -539,7 +553,10 @@ def main():
         rc = svc.stop()
         check("second stop clean", rc == 0, rc)
         svc = None
-        migrated_v1(os.path.join(work, "v1"), tampered_text.decode())
+        if test_store():
+            print("ok v1 store migrated in place (skipped on PostgreSQL: the first schema only ever was a SQLite file)")
+        else:
+            migrated_v1(os.path.join(work, "v1"), tampered_text.decode())
     except Exception as e:  # a crash of the test itself is a failure, not a silent pass
         check("service test ran to the end", False, repr(e))
     finally:

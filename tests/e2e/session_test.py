@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """session_test.py BINARY - the dashboard's server side end to end: the
 real binary (`modelgate serve`) on 127.0.0.1 with a free port and a
-temporary --data store, seeded with real scans of examples/.
+temporary --data store (or, run by pg_suites.py, the PostgreSQL database
+MODELGATE_TEST_STORE names), seeded with real scans of examples/.
 
 Checks the files compiled in from web/ (served at / and /ui/ without a
 token, content types, byte for byte, 404 for anything else; and
@@ -21,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from svclib import EXAMPLES, ROOT, Checks, Service, free_port, make_big_model  # noqa: E402
+from pglib import store_rows, store_run  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 CLEAN = os.path.join(EXAMPLES, "clean-model")
@@ -329,9 +330,7 @@ def sign_out(svc, data, a, admin):
           st == 401 and h.get("set-cookie") == CLEARED, (st, doc))
     st, _, _, _ = a.request("PUT", "/api/v1/policies", raw=GOOD_POLICY)
     check("... also for a write with its CSRF token", st == 401, st)
-    db = sqlite3.connect(os.path.join(data, "modelgate.db"))
-    gone = db.execute("SELECT COUNT(*) FROM sessions WHERE hash = ?", (sha(a.cookie),)).fetchone()[0]
-    db.close()
+    gone = store_rows(data, "SELECT COUNT(*) FROM sessions WHERE hash = ?", (sha(a.cookie),))[0][0]
     check("the session is deleted from the store", gone == 0, gone)
     st, _, _, _ = other.request("GET", "/api/v1/session", csrf=None)
     check("another session of the same token lives on", st == 200, st)
@@ -341,20 +340,17 @@ def sign_out(svc, data, a, admin):
 
 def expiry(svc, data, reader):
     r = Session(svc, reader)
-    db = sqlite3.connect(os.path.join(data, "modelgate.db"), timeout=10)
-    rows = db.execute("SELECT hash, role, csrf FROM sessions").fetchall()
+    rows = store_rows(data, "SELECT hash, role, csrf FROM sessions")
     check("the store keeps the cookie's SHA-256, never the cookie",
           (sha(r.cookie), "reader", r.csrf) in rows and all(r.cookie not in row for row in rows), rows)
     st, _, _, _ = r.request("GET", "/api/v1/scans", csrf=None)
     check("a fresh session works", st == 200, st)
     # 12 hours pass: the expiry is moved back, as the clock would move forward
-    db.execute("UPDATE sessions SET expires_at = ? WHERE hash = ?", (stamp(1)[:23] + "Z", sha(r.cookie)))
-    db.commit()
+    store_run(data, "UPDATE sessions SET expires_at = ? WHERE hash = ?", (stamp(1)[:23] + "Z", sha(r.cookie)))
     st, doc, _, h = r.request("GET", "/api/v1/scans", csrf=None)
     check("an expired session: 401, cookie dropped", st == 401 and h.get("set-cookie") == CLEARED and
           "expired" in (doc or {}).get("error", ""), (st, doc))
-    left = db.execute("SELECT COUNT(*) FROM sessions WHERE hash = ?", (sha(r.cookie),)).fetchone()[0]
-    db.close()
+    left = store_rows(data, "SELECT COUNT(*) FROM sessions WHERE hash = ?", (sha(r.cookie),))[0][0]
     check("an expired session is deleted when presented", left == 0, left)
 
 
@@ -376,15 +372,12 @@ def overview(svc, data, admin, reader):
     check("seeded: 2 ALLOWED, 2 BLOCKED, 1 ERROR",
           [x.get("eval_outcome") for x in (c1, c2, t_old, t_new, err)] ==
           ["ALLOWED", "ALLOWED", "BLOCKED", "BLOCKED", "ERROR"], [x.get("eval_outcome") for x in (c1, c2, t_old, t_new, err)])
-    db = sqlite3.connect(os.path.join(data, "modelgate.db"), timeout=10)
-    db.execute("UPDATE scans SET created_at = ? WHERE uuid = ?", (stamp(3 * 86400), c1.get("uuid")))
-    db.execute("UPDATE scans SET created_at = ? WHERE uuid = ?", (stamp(9 * 86400), t_old.get("uuid")))
+    store_run(data, "UPDATE scans SET created_at = ? WHERE uuid = ?", (stamp(3 * 86400), c1.get("uuid")))
+    store_run(data, "UPDATE scans SET created_at = ? WHERE uuid = ?", (stamp(9 * 86400), t_old.get("uuid")))
     for i, (outcome, ago) in enumerate((("BLOCKED", 60), ("BLOCKED", 3600), ("ALLOWED", 10), ("ERROR", 2 * 86400))):
-        db.execute("INSERT INTO gateway_decisions (uuid, created_at, caller, repo_type, repo, action, outcome)"
-                   " VALUES (?, ?, 'anonymous', 'model', 'ns/name', 'revision', ?)",
-                   ("00000000-0000-4000-8000-%012d" % i, stamp(ago), outcome))
-    db.commit()
-    db.close()
+        store_run(data, "INSERT INTO gateway_decisions (uuid, created_at, caller, repo_type, repo, action, outcome)"
+                  " VALUES (?, ?, 'anonymous', 'model', 'ns/name', 'revision', ?)",
+                  ("00000000-0000-4000-8000-%012d" % i, stamp(ago), outcome))
 
     st, doc, _, h = reader.request("GET", "/api/v1/overview", csrf=None)
     doc = doc or {}
@@ -472,11 +465,8 @@ def main():
         tampered = overview(svc, data, admin, r)
         report_download(svc, admin, r, big, tampered)
         # a version stored before authors were recorded (as a store migrated from schema 3 holds it)
-        db = sqlite3.connect(os.path.join(data, "modelgate.db"), timeout=10)
-        db.execute("INSERT INTO policies (version, yaml, digest, created_at) VALUES "
-                   "(1, 'global_threshold: MEDIUM\n', 'sha256:old', '2025-01-01T00:00:00.000Z')")
-        db.commit()
-        db.close()
+        store_run(data, "INSERT INTO policies (version, yaml, digest, created_at) VALUES "
+                  "(1, 'global_threshold: MEDIUM\n', 'sha256:old', '2025-01-01T00:00:00.000Z')")
         admin2, puts = writes(svc, a, s, r, admin)
         history(svc, a, r, admin, admin2, puts)
         sign_out(svc, data, a, admin)

@@ -16,7 +16,9 @@ int test_failed;
     X(limits_reported) X(threat_catalog) X(pb_varints) X(pb_fields_and_errors) X(pb_depth)   \
     X(sigv4_get_object) X(sigv4_list_objects) X(sigv4_encoding) X(sigv4_refusals) X(aws_env) \
     X(s3_list_xml) X(s3_list_xml_refusals) X(s3_error_xml) X(store_verdicts) X(store_decisions) \
-    X(store_sessions) X(store_policy_history) X(store_overview)
+    X(store_sessions) X(store_policy_history) X(store_overview) X(store_tokens) X(store_scan_life)      \
+    X(store_listings) X(store_models) X(store_policies) X(store_concurrent_open) X(store_threads)      \
+    X(store_pg_connection)
 // clang-format on
 
 #define DECL(name) void test_##name(void);

@@ -1,9 +1,12 @@
 /*
- * test_store.c - the gateway's part of the SQLite store against a real
- * database file in a temporary directory: verdicts looked up by model_uri,
- * rules version and policy digest (newest first, unfinished and other scans
- * ignored, found again after a reopen), and decisions written and listed
- * (order, filters, keyset pages, NULL columns, the outcome constraint).
+ * test_store.c - the store's conformance checks, run on every backend with
+ * the same expectations (tmp_store.h: SQLite in a temporary directory, and
+ * PostgreSQL when MODELGATE_TEST_PG is set): the gateway's verdicts looked
+ * up by model_uri, rules version and policy digest (newest first,
+ * unfinished and other scans ignored, found again after a reopen);
+ * decisions written and listed (order, filters, keyset pages, NULL columns,
+ * the outcome constraint, batches all or none). The rest of the interface
+ * is checked in test_store_conf.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -65,46 +68,43 @@ static const char *verdict(mg_store *st, const char *uri, const char *rules, con
 #define URI     "hf://ns/name@0123456789abcdef0123456789abcdef01234567"
 #define SCAN(n) "00000000-0000-4000-8000-00000000000" #n
 
-void test_store_verdicts(void)
+static void check_verdicts(tmp_store *t)
 {
-    tmp_store t;
-    CHECK(tmp_store_open(&t, "store") == STORE_OK);
-    if (!t.st)
-        return;
     int version = 0;
-    CHECK(store_schema_version(t.st, &version) == STORE_OK && version == 4);
+    CHECK(store_schema_version(t->st, &version) == STORE_OK && version == 4);
     found f;
-    CHECK(strcmp(verdict(t.st, URI, "r1", "sha256:p1", &f), "") == 0);
+    CHECK(strcmp(verdict(t->st, URI, "r1", "sha256:p1", &f), "") == 0);
 
     char rep1[512], rep2[512], rep3[512], rep4[512];
-    CHECK(put_scan(t.st, SCAN(1), URI, "2025-01-01T00:00:01.000000Z", "ALLOWED", "r1", "sha256:p1", rep1,
+    CHECK(put_scan(t->st, SCAN(1), URI, "2025-01-01T00:00:01.000000Z", "ALLOWED", "r1", "sha256:p1", rep1,
                    sizeof rep1) == STORE_OK);
-    CHECK(put_scan(t.st, SCAN(2), URI, "2025-01-01T00:00:02.000000Z", "BLOCKED", "r1", "sha256:p1", rep2,
+    CHECK(put_scan(t->st, SCAN(2), URI, "2025-01-01T00:00:02.000000Z", "BLOCKED", "r1", "sha256:p1", rep2,
                    sizeof rep2) == STORE_OK);
-    CHECK(put_scan(t.st, SCAN(3), URI, "2025-01-01T00:00:03.000000Z", "ALLOWED", "r2", "sha256:p1", rep3,
+    CHECK(put_scan(t->st, SCAN(3), URI, "2025-01-01T00:00:03.000000Z", "ALLOWED", "r2", "sha256:p1", rep3,
                    sizeof rep3) == STORE_OK);
     /* another commit of the same repo, newer, same rules: not this URI's verdict */
-    CHECK(put_scan(t.st, SCAN(4), "hf://ns/name@1111111111111111111111111111111111111111",
+    CHECK(put_scan(t->st, SCAN(4), "hf://ns/name@1111111111111111111111111111111111111111",
                    "2025-01-01T00:00:04.000000Z", "ALLOWED", "r1", "sha256:p1", rep4, sizeof rep4) == STORE_OK);
     /* an accepted scan of the URI, not finished (its report is not JSON yet) */
     store_scan pending = {.uuid = SCAN(5), .model_uri = URI, .created_at = "2025-01-01T00:00:05.000000Z"};
-    CHECK(store_scan_add(t.st, &pending) == STORE_OK);
+    CHECK(store_scan_add(t->st, &pending) == STORE_OK);
 
-    CHECK(strcmp(verdict(t.st, URI, "r1", "sha256:p1", &f), SCAN(2)) == 0); /* the newest with these rules */
+    CHECK(strcmp(verdict(t->st, URI, "r1", "sha256:p1", &f), SCAN(2)) == 0); /* the newest with these rules */
     CHECK(strcmp(f.outcome, "BLOCKED") == 0 && strcmp(f.report, rep2) == 0);
-    CHECK(strcmp(verdict(t.st, URI, "r2", "sha256:p1", &f), SCAN(3)) == 0);
-    CHECK(strcmp(verdict(t.st, URI, "r1", "sha256:p2", &f), "") == 0); /* another policy: none */
-    CHECK(strcmp(verdict(t.st, URI, "r3", "sha256:p1", &f), "") == 0);
-    CHECK(strcmp(verdict(t.st, "hf://ns/name", "r1", "sha256:p1", &f), "") == 0);
+    CHECK(strcmp(verdict(t->st, URI, "r2", "sha256:p1", &f), SCAN(3)) == 0);
+    CHECK(strcmp(verdict(t->st, URI, "r1", "sha256:p2", &f), "") == 0); /* another policy: none */
+    CHECK(strcmp(verdict(t->st, URI, "r3", "sha256:p1", &f), "") == 0);
+    CHECK(strcmp(verdict(t->st, "hf://ns/name", "r1", "sha256:p1", &f), "") == 0);
 
     /* the cache survives a restart */
-    char err[256];
-    store_close(t.st);
-    t.st = NULL;
-    CHECK(store_open(&t.st, t.dir, err, sizeof err) == STORE_OK);
-    if (t.st)
-        CHECK(strcmp(verdict(t.st, URI, "r1", "sha256:p1", &f), SCAN(2)) == 0);
-    tmp_store_close(&t);
+    CHECK(tmp_store_reopen(t) == STORE_OK);
+    if (t->st)
+        CHECK(strcmp(verdict(t->st, URI, "r1", "sha256:p1", &f), SCAN(2)) == 0);
+}
+
+void test_store_verdicts(void)
+{
+    tmp_store_each("store", check_verdicts);
 }
 
 typedef struct listed {
@@ -140,13 +140,9 @@ static listed list(mg_store *st, store_filter f)
 
 #define DEC(n) "00000000-0000-4000-8000-0000000000d" #n
 
-void test_store_decisions(void)
+static void check_decisions(tmp_store *t)
 {
-    tmp_store t;
-    CHECK(tmp_store_open(&t, "store") == STORE_OK);
-    if (!t.st)
-        return;
-    CHECK(list(t.st, (store_filter){0}).n == 0);
+    CHECK(list(t->st, (store_filter){0}).n == 0);
     const char *sha = "0123456789abcdef0123456789abcdef01234567";
     store_decision d[] = {
         {DEC(1), "2025-01-01T00:00:01.000000Z", "anonymous", "127.0.0.1", "model", "ns/name", "main", sha, NULL,
@@ -162,33 +158,71 @@ void test_store_decisions(void)
          "revision", "BLOCKED", SCAN(2), "Blocked by modelgate: denied org"},
     };
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
-        CHECK(store_decision_add(t.st, &d[i]) == STORE_OK);
+        CHECK(store_decision_add(t->st, &d[i]) == STORE_OK);
     store_decision bad = d[0];
     bad.uuid = DEC(9);
     bad.outcome = "PENDING";
-    CHECK(store_decision_add(t.st, &bad) == STORE_EDB); /* not an outcome a decision has */
+    CHECK(store_decision_add(t->st, &bad) == STORE_EDB); /* not an outcome a decision has */
 
-    listed l = list(t.st, (store_filter){0});
+    listed l = list(t->st, (store_filter){0});
     CHECK(l.n == 5 && strcmp(l.uuid[0], DEC(5)) == 0 && strcmp(l.uuid[1], DEC(4)) == 0 &&
           strcmp(l.uuid[4], DEC(1)) == 0);
     CHECK(l.null_path[4] && !l.null_commit[4] && l.null_reason[4]); /* DEC(1): a revision call, allowed */
     CHECK(l.null_commit[2] && !l.null_reason[2] && strcmp(l.caller[3], "token:0123456789ab") == 0);
 
-    l = list(t.st, (store_filter){.outcome = "BLOCKED"});
+    l = list(t->st, (store_filter){.outcome = "BLOCKED"});
     CHECK(l.n == 2 && strcmp(l.uuid[0], DEC(5)) == 0 && strcmp(l.uuid[1], DEC(4)) == 0);
-    l = list(t.st, (store_filter){.ns = "ns", .name = "name"}); /* not ns/other, not nsx/name */
+    l = list(t->st, (store_filter){.ns = "ns", .name = "name"}); /* not ns/other, not nsx/name */
     CHECK(l.n == 3 && strcmp(l.uuid[0], DEC(4)) == 0 && strcmp(l.uuid[2], DEC(1)) == 0);
-    l = list(t.st, (store_filter){.ns = "ns", .name = "name", .outcome = "ALLOWED"});
+    l = list(t->st, (store_filter){.ns = "ns", .name = "name", .outcome = "ALLOWED"});
     CHECK(l.n == 2 && strcmp(l.uuid[0], DEC(2)) == 0);
-    l = list(t.st, (store_filter){.since = "2025-01-01T00:00:03.000000Z"});
+    l = list(t->st, (store_filter){.since = "2025-01-01T00:00:03.000000Z"});
     CHECK(l.n == 3 && strcmp(l.uuid[2], DEC(3)) == 0);
 
     /* pages of two, each strictly after the last row of the one before */
-    l = list(t.st, (store_filter){.limit = 2});
+    l = list(t->st, (store_filter){.limit = 2});
     CHECK(l.n == 2 && strcmp(l.uuid[1], DEC(4)) == 0);
-    l = list(t.st, (store_filter){.limit = 2, .after_created_at = "2025-01-01T00:00:04.000000Z", .after_uuid = DEC(4)});
+    l = list(t->st,
+             (store_filter){.limit = 2, .after_created_at = "2025-01-01T00:00:04.000000Z", .after_uuid = DEC(4)});
     CHECK(l.n == 2 && strcmp(l.uuid[0], DEC(3)) == 0 && strcmp(l.uuid[1], DEC(2)) == 0);
-    l = list(t.st, (store_filter){.limit = 2, .after_created_at = "2025-01-01T00:00:02.000000Z", .after_uuid = DEC(2)});
+    l = list(t->st,
+             (store_filter){.limit = 2, .after_created_at = "2025-01-01T00:00:02.000000Z", .after_uuid = DEC(2)});
     CHECK(l.n == 1 && strcmp(l.uuid[0], DEC(1)) == 0);
-    tmp_store_close(&t);
+
+    /* a batch is all or none: one bad row stores none of its neighbours */
+    store_decision batch[3] = {d[0], d[0], d[0]};
+    batch[0].uuid = DEC(6);
+    batch[1].uuid = DEC(7);
+    batch[1].outcome = "MAYBE";
+    batch[2].uuid = DEC(8);
+    CHECK(store_decision_add_many(t->st, batch, 3) == STORE_EDB);
+    CHECK(list(t->st, (store_filter){0}).n == 5);
+    batch[1].outcome = "ALLOWED";
+    CHECK(store_decision_add_many(t->st, batch, 3) == STORE_OK);
+    CHECK(list(t->st, (store_filter){0}).n == 8);
+    store_counts c;
+    CHECK(store_decision_counts(t->st, "2025-01-01T00:00:00.000000Z", &c) == STORE_OK);
+    CHECK(c.allowed == 5 && c.blocked == 2 && c.error == 1 && c.pending == 0);
+
+    /* a batch larger than one statement (PostgreSQL writes 64 rows a
+     * statement): still all or none */
+    enum { MANY = 150 };
+    static store_decision many[MANY];
+    static char ids[MANY][40];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(ids[i], sizeof ids[i], "00000000-0000-4000-8000-%012d", 1000 + i);
+        many[i] = d[0];
+        many[i].uuid = ids[i];
+    }
+    many[130].outcome = "MAYBE";
+    CHECK(store_decision_add_many(t->st, many, MANY) == STORE_EDB);
+    CHECK(store_decision_counts(t->st, "2025-01-01T00:00:00.000000Z", &c) == STORE_OK && c.allowed == 5);
+    many[130].outcome = "ALLOWED";
+    CHECK(store_decision_add_many(t->st, many, MANY) == STORE_OK);
+    CHECK(store_decision_counts(t->st, "2025-01-01T00:00:00.000000Z", &c) == STORE_OK && c.allowed == 5 + MANY);
+}
+
+void test_store_decisions(void)
+{
+    tmp_store_each("store", check_decisions);
 }
