@@ -94,10 +94,10 @@ build/test/libmodelgate.a: $(TEST_OBJ)
 build/test/modelgate: $(TEST_CLI_OBJ) build/test/libmodelgate.a
 	$(TEST_CC) $(SAN) -o $@ $^ $(LIBS)
 
-# the unit tests also cover the command's network-free helpers: SigV4, AWS settings, S3 XML, and the
-# SQLite store (on a file in a temporary directory)
+# the unit tests also cover the command's network-free helpers: SigV4, AWS settings, S3 XML, the
+# rate limits, and the SQLite store (on a file in a temporary directory)
 UNIT_CLI_OBJ := $(patsubst %.c,build/test/obj/%.o,src/sources/sigv4.c src/sources/aws_env.c src/sources/s3_xml.c \
-	$(wildcard src/store/*.c))
+	src/server/ratelimit.c $(wildcard src/store/*.c))
 build/test/unit: $(UNIT_SRC) build/test/libmodelgate.a $(UNIT_CLI_OBJ)
 	$(TEST_CC) $(TEST_CFLAGS) -Itests/unit -Isrc -o $@ $(UNIT_SRC) $(UNIT_CLI_OBJ) build/test/libmodelgate.a $(LIBS)
 

@@ -78,6 +78,8 @@ suite ui "$PY" tests/e2e/ui_test.py build/test/modelgate
 suite session "$PY" tests/e2e/session_test.py build/test/modelgate
 suite store_pg "$PY" tests/e2e/store_pg_test.py build/test/modelgate
 suite postgres "$PY" tests/e2e/pg_suites.py build/test/modelgate
+suite cluster "$PY" tests/e2e/cluster_test.py build/test/modelgate
+suite ratelimit "$PY" tests/e2e/ratelimit_test.py build/test/modelgate
 suite replay replay
 
 echo

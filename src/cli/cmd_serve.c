@@ -37,7 +37,8 @@ void help_serve(FILE *out)
 {
     fprintf(out, "usage: modelgate serve [--listen ADDR:PORT] [--data DIR] [--store URL] [--root DIR]...\n"
                  "                       [--config FILE] [--workers N] [--queue N] [--threads N]\n"
-                 "                       [--watch URI]... [--watch-interval S]\n"
+                 "                       [--watch URI]... [--watch-interval S] [--role api|worker|all]\n"
+                 "                       [--rate-limit N [--rate-burst M]]\n"
                  "                       [--gateway ADDR:PORT [--upstream URL] [--blob-cache-size BYTES]\n"
                  "                        [--revision-ttl S] [--fail-open]]\n"
                  "\n"
@@ -53,13 +54,18 @@ void help_serve(FILE *out)
                  "  -r, --root DIR          local models may be scanned only under DIR (repeatable;\n"
                  "                          default: the working directory)\n"
                  "  -c, --config FILE       YAML config file (default: $MODELGATE_CONFIG, else none);\n"
-                 "                          keys: listen, data, store, roots, workers, queue,\n"
+                 "                          keys: listen, data, store, roots, workers, queue, role,\n"
                  "                          hub_endpoint, hub_token, s3_endpoint, s3_region, webhook_url,\n"
                  "                          watch, watch_interval, gateway, blob_cache_size, revision_ttl,\n"
-                 "                          fail_open\n"
+                 "                          fail_open, rate_limit, rate_burst\n"
                  "  -w, --workers N         scans run in parallel (default: number of cores)\n"
                  "  -q, --queue N           scans waiting beyond those; a full queue answers 429 (default 64)\n"
                  "  -j, --threads N         HTTP worker threads (default: number of cores, at least 2)\n"
+                 "      --rate-limit N      requests per second each token may make (default 0: no limit);\n"
+                 "                          over it the API answers 429 with Retry-After\n"
+                 "      --rate-burst M      requests a token may make at once (default: N)\n"
+                 "      --role ROLE         with a PostgreSQL store: api (accept scans, run none), worker\n"
+                 "                          (run queued scans, no HTTP) or all (default: both)\n"
                  "  -W, --watch URI         scan this model (a folder under a root, or s3://BUCKET/PREFIX/)\n"
                  "                          again whenever its files change: size, mtime, ctime or ETag\n"
                  "                          (repeatable; checked at start like a scan's model_uri)\n"
@@ -69,10 +75,11 @@ void help_serve(FILE *out)
                  "                          --revision-ttl, --fail-open)\n"
                  "\n"
                  "environment: MODELGATE_LISTEN, MODELGATE_DATA, MODELGATE_STORE,\n"
-                 "MODELGATE_ROOTS (colon-separated), MODELGATE_WORKERS, MODELGATE_QUEUE,\n"
+                 "MODELGATE_ROOTS (colon-separated), MODELGATE_WORKERS, MODELGATE_QUEUE, MODELGATE_ROLE,\n"
                  "MODELGATE_HUB_ENDPOINT, MODELGATE_HUB_TOKEN, MODELGATE_WATCH (separated by blanks),\n"
                  "MODELGATE_WATCH_INTERVAL, MODELGATE_GATEWAY, MODELGATE_BLOB_CACHE_SIZE,\n"
-                 "MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_CONFIG.\n");
+                 "MODELGATE_REVISION_TTL, MODELGATE_FAIL_OPEN, MODELGATE_RATE_LIMIT, MODELGATE_RATE_BURST,\n"
+                 "MODELGATE_CONFIG.\n");
 }
 
 void help_gateway(FILE *out)
@@ -115,7 +122,7 @@ void help_gateway(FILE *out)
 typedef struct serve_flags {
     const char *config;
     /* in order; roots and watch repeat */
-    const char *keys[CONFIG_MAX_ROOTS + CONFIG_MAX_WATCH + 8], *values[CONFIG_MAX_ROOTS + CONFIG_MAX_WATCH + 8];
+    const char *keys[CONFIG_MAX_ROOTS + CONFIG_MAX_WATCH + 16], *values[CONFIG_MAX_ROOTS + CONFIG_MAX_WATCH + 16];
     size_t n;
     int roots_given, watch_given;
     unsigned threads;
@@ -177,6 +184,9 @@ static int parse_args(int argc, char **argv, serve_flags *f)
         {"config", required_argument, 0, 'c'},
         {"workers", required_argument, 0, 'w'},
         {"queue", required_argument, 0, 'q'},
+        {"role", required_argument, 0, 'R'},
+        {"rate-limit", required_argument, 0, 'L'},
+        {"rate-burst", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 'j'},
         {"watch", required_argument, 0, 'W'},
         {"watch-interval", required_argument, 0, 'i'},
@@ -195,13 +205,14 @@ static int parse_args(int argc, char **argv, serve_flags *f)
     f->threads = cores > 2 && cores < 64 ? (unsigned)cores : 2;
     int c, rc = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:W:i:G:u:B:T:Fh", opts, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "l:d:r:c:w:q:j:W:i:G:u:B:T:R:L:b:Fh", opts, NULL)) != -1) {
         if (c == 'h') {
             (only_gw ? help_gateway : help_serve)(stdout);
             return 1;
         }
-        if (only_gw && (c == 'r' || c == 'W' || c == 'i' || c == 'G' || c == 'j'))
+        if (only_gw && (c == 'r' || c == 'W' || c == 'i' || c == 'G' || c == 'j' || c == 'R'))
             return serve_usage("not an option of the gateway: --", c == 'r'   ? "root"
+                                                                   : c == 'R' ? "role"
                                                                    : c == 'W' ? "watch"
                                                                    : c == 'i' ? "watch-interval"
                                                                    : c == 'G' ? "gateway"
@@ -220,6 +231,9 @@ static int parse_args(int argc, char **argv, serve_flags *f)
                           : c == 'r' ? "roots"
                           : c == 'w' ? "workers"
                           : c == 'q' ? "queue"
+                          : c == 'L' ? "rate_limit"
+                          : c == 'b' ? "rate_burst"
+                          : c == 'R' ? "role"
                           : c == 'W' ? "watch"
                           : c == 'i' ? "watch_interval"
                                      : NULL;
@@ -397,6 +411,16 @@ static int start_gateway(const serve_config *cfg, srv_ctx *ctx, gw **g)
     return 0;
 }
 
+/* A serve process's part of the work on a shared queue (--role). */
+enum { PART_ALL, PART_API, PART_WORKER };
+
+static int serve_part(const serve_config *cfg, int api)
+{
+    if (!api || !cfg->role)
+        return PART_ALL; /* the gateway accepts and runs scans */
+    return strcmp(cfg->role, "api") == 0 ? PART_API : strcmp(cfg->role, "worker") == 0 ? PART_WORKER : PART_ALL;
+}
+
 /* Serves until SIGINT or SIGTERM, then drains. `api`: the REST API too. */
 static int serve(const serve_config *cfg, srv_ctx *ctx, int api, unsigned threads, const sigset_t *sigs)
 {
@@ -416,7 +440,10 @@ static int serve(const serve_config *cfg, srv_ctx *ctx, int api, unsigned thread
     policies_describe(ctx->policies, pol, sizeof pol);
     if (api)
         printf("modelgate: listening on http://%s (data %s, %zu root%s, %u workers, queue %u, %s)\n", cfg->listen,
-               cfg->data, ctx->nroots, ctx->nroots == 1 ? "" : "s", cfg->workers, cfg->queue, pol);
+               cfg->data, ctx->nroots, ctx->nroots == 1 ? "" : "s", serve_part(cfg, 1) == PART_API ? 0 : cfg->workers,
+               cfg->queue, pol);
+    else if (serve_part(cfg, 1) == PART_WORKER)
+        printf("modelgate: worker: %u scan workers on the shared queue (%s)\n", cfg->workers, pol);
     fflush(stdout);
     int code = 0;
     if (start_gateway(cfg, ctx, &g) != 0) {
@@ -444,11 +471,12 @@ static int serve(const serve_config *cfg, srv_ctx *ctx, int api, unsigned thread
  * `serve`, which may run on the same store. */
 static int start_pool(srv_ctx *ctx, const serve_config *cfg, int api)
 {
-    if (pool_new(&ctx->pool, ctx, cfg->workers, cfg->queue) != MG_OK) {
+    int part = serve_part(cfg, api);
+    if (pool_new(&ctx->pool, ctx, part == PART_API ? 0 : cfg->workers, cfg->queue) != MG_OK) {
         fprintf(stderr, "modelgate %s: cannot start the scan workers\n", cmd_name());
         return -1;
     }
-    if (!api)
+    if (!api || part == PART_WORKER)
         return 0;
     size_t requeued = 0, failed = 0;
     if (pool_recover(ctx->pool, &requeued, &failed) != STORE_OK) {
@@ -486,8 +514,19 @@ static int run(const serve_config *cfg, char **roots, int api, unsigned threads,
     }
     if (cfg->store && store_describe(ctx.store, err, sizeof err) == STORE_OK)
         printf("modelgate: store: %s\n", err);
-    if ((api && first_start_token(ctx.store, cfg) != 0) || mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK ||
-        metrics_new(&ctx.metrics) != MG_OK) {
+    int part = serve_part(cfg, api);
+    if (part != PART_ALL && !store_has_queue(ctx.store)) {
+        fprintf(stderr, "modelgate %s: --role %s needs a PostgreSQL store (--store postgresql://...)\n", cmd_name(),
+                cfg->role);
+        goto out;
+    }
+    if (part == PART_WORKER && cfg->gateway) {
+        fprintf(stderr, "modelgate %s: a worker serves no gateway (--role worker with --gateway)\n", cmd_name());
+        goto out;
+    }
+    if ((api && part != PART_WORKER && first_start_token(ctx.store, cfg) != 0) ||
+        mg_engine_new(&eng, &mo, err, sizeof err) != MG_OK || metrics_new(&ctx.metrics) != MG_OK ||
+        ratelimit_new(&ctx.ratelimit, cfg->rate_limit, cfg->rate_burst) != MG_OK) {
         fprintf(stderr, "modelgate %s: cannot start (token store, engine or memory)\n", cmd_name());
         goto out;
     }
@@ -497,12 +536,13 @@ static int run(const serve_config *cfg, char **roots, int api, unsigned threads,
         goto out;
     }
     /* a watched URI is checked before anything runs: a typo stops the start */
-    if (api && watch_new(&ctx.watch, &ctx, cfg->watch, cfg->nwatch, cfg->watch_interval, err, sizeof err) != 0) {
+    if (api && part != PART_WORKER &&
+        watch_new(&ctx.watch, &ctx, cfg->watch, cfg->nwatch, cfg->watch_interval, err, sizeof err) != 0) {
         fprintf(stderr, "modelgate %s: %s\n", cmd_name(), err);
         goto out;
     }
     if (start_pool(&ctx, cfg, api) == 0)
-        code = serve(cfg, &ctx, api, threads, sigs);
+        code = serve(cfg, &ctx, api && part != PART_WORKER, threads, sigs);
 out:
     rescan_stop(ctx.rescan);
     watch_free(ctx.watch);
@@ -511,6 +551,7 @@ out:
     pool_free(ctx.pool);
     policies_free(ctx.policies);
     metrics_free(ctx.metrics);
+    ratelimit_free(ctx.ratelimit);
     mg_engine_free(eng);
     store_close(ctx.store);
     return code;

@@ -61,7 +61,7 @@ void config_free(serve_config *c)
     config_clear_roots(c);
     config_clear_watch(c);
     char **strs[] = {&c->listen,      &c->data,      &c->store,       &c->hub_endpoint, &c->hub_token,
-                     &c->s3_endpoint, &c->s3_region, &c->webhook_url, &c->gateway};
+                     &c->s3_endpoint, &c->s3_region, &c->webhook_url, &c->gateway,      &c->role};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -184,6 +184,11 @@ int config_set(serve_config *c, const char *key, const char *value, char *err, s
         rc = set_uint(&c->workers, key, value, 256, err, errlen);
     else if (strcmp(key, "queue") == 0)
         rc = set_uint(&c->queue, key, value, 1000000, err, errlen);
+    else if (strcmp(key, "role") == 0 && strcmp(value, "api") && strcmp(value, "worker") && strcmp(value, "all")) {
+        snprintf(err, errlen, "role must be api, worker or all, not '%.40s'", value);
+        return -1;
+    } else if (strcmp(key, "role") == 0)
+        rc = set_str(&c->role, value);
     else if (strcmp(key, "hub_endpoint") == 0)
         rc = set_url(&c->hub_endpoint, key, *value ? value : "https://huggingface.co", err, errlen);
     else if (strcmp(key, "hub_token") == 0)
@@ -206,6 +211,10 @@ int config_set(serve_config *c, const char *key, const char *value, char *err, s
         rc = set_range(&c->revision_ttl, key, value, 0, CONFIG_WATCH_INTERVAL_MAX, err, errlen);
     else if (strcmp(key, "fail_open") == 0)
         rc = set_bool(&c->fail_open, key, value, err, errlen);
+    else if (strcmp(key, "rate_limit") == 0)
+        rc = set_range(&c->rate_limit, key, value, 0, CONFIG_RATE_MAX, err, errlen);
+    else if (strcmp(key, "rate_burst") == 0)
+        rc = set_range(&c->rate_burst, key, value, 0, CONFIG_RATE_MAX, err, errlen);
     else {
         snprintf(err, errlen, "unknown key '%s'", key);
         return -1;
@@ -276,10 +285,11 @@ static int read_list(yaml_walk *w, serve_config *c, const char *key, yaml_event_
 /* One "key: value" of the top mapping; `key` is the key's event. */
 static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, unsigned *seen)
 {
-    static const char *const keys[] = {
-        "listen",         "data",      "store",           "roots",        "workers",     "queue",
-        "hub_endpoint",   "hub_token", "s3_endpoint",     "s3_region",    "webhook_url", "watch",
-        "watch_interval", "gateway",   "blob_cache_size", "revision_ttl", "fail_open"};
+    static const char *const keys[] = {"listen",       "data",           "store",      "roots",
+                                       "workers",      "queue",          "role",       "hub_endpoint",
+                                       "hub_token",    "s3_endpoint",    "s3_region",  "webhook_url",
+                                       "watch",        "watch_interval", "gateway",    "blob_cache_size",
+                                       "revision_ttl", "fail_open",      "rate_limit", "rate_burst"};
     const char *k = (const char *)key->data.scalar.value;
     size_t i = 0;
     while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0)
@@ -287,9 +297,9 @@ static int read_entry(yaml_walk *w, serve_config *c, const yaml_event_t *key, un
     char msg[300];
     if (i == sizeof keys / sizeof keys[0]) {
         snprintf(msg, sizeof msg,
-                 "unknown key '%.60s' (known: listen, data, store, roots, workers, queue, hub_endpoint, "
+                 "unknown key '%.60s' (known: listen, data, store, roots, workers, queue, role, hub_endpoint, "
                  "hub_token, s3_endpoint, s3_region, webhook_url, watch, watch_interval, gateway, "
-                 "blob_cache_size, revision_ttl, fail_open)",
+                 "blob_cache_size, revision_ttl, fail_open, rate_limit, rate_burst)",
                  k);
         return fail_at(w, key, msg);
     }
@@ -416,6 +426,7 @@ int config_load_env(serve_config *c, char *err, size_t errlen)
         {"MODELGATE_STORE", "store"},
         {"MODELGATE_WORKERS", "workers"},
         {"MODELGATE_QUEUE", "queue"},
+        {"MODELGATE_ROLE", "role"},
         {"MODELGATE_HUB_ENDPOINT", "hub_endpoint"},
         {"MODELGATE_HUB_TOKEN", "hub_token"},
         {"MODELGATE_WATCH_INTERVAL", "watch_interval"},
@@ -423,6 +434,8 @@ int config_load_env(serve_config *c, char *err, size_t errlen)
         {"MODELGATE_BLOB_CACHE_SIZE", "blob_cache_size"},
         {"MODELGATE_REVISION_TTL", "revision_ttl"},
         {"MODELGATE_FAIL_OPEN", "fail_open"},
+        {"MODELGATE_RATE_LIMIT", "rate_limit"},
+        {"MODELGATE_RATE_BURST", "rate_burst"},
     };
     char msg[200] = "";
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 enum { CONFIG_MAX_ROOTS = 64, CONFIG_MAX_WATCH = 256, CONFIG_MAX_FILE = 1 << 20, CONFIG_WATCH_INTERVAL_MAX = 86400 };
+enum { CONFIG_RATE_MAX = 1000000 }; /* rate_limit, rate_burst */
 
 typedef struct serve_config {
     char *listen, *data;
@@ -19,6 +20,7 @@ typedef struct serve_config {
     char *roots[CONFIG_MAX_ROOTS];
     size_t nroots;
     unsigned workers, queue;
+    char *role; /* serve's part with a shared queue: "api", "worker" or "all" (NULL: all) */
     char *hub_endpoint, *hub_token;
     char *s3_endpoint, *s3_region;
     char *webhook_url;             /* POSTed to when a re-evaluation changes a verdict (rescan.c) */
@@ -32,12 +34,15 @@ typedef struct serve_config {
     uint64_t blob_cache_size;
     unsigned revision_ttl;
     int fail_open;
+    /* the REST API's per-token rate limit: requests per second and the
+     * burst allowed (ratelimit.c); 0: no limit, burst 0: as many as rate */
+    unsigned rate_limit, rate_burst;
 } serve_config;
 
 /* Fills the defaults (listen 127.0.0.1:8080, data ./var, workers = cores,
  * queue 64, hub https://huggingface.co, watch interval 60 s; no roots: the
  * caller falls back to the working directory; nothing watched; no gateway,
- * blob cache 10 GiB, revision ttl 30 s, fail closed). */
+ * blob cache 10 GiB, revision ttl 30 s, fail closed, no rate limit). */
 int config_defaults(serve_config *c);
 void config_free(serve_config *c);
 
@@ -60,7 +65,8 @@ int config_store_is_server(const serve_config *c);
 
 /* Applies MODELGATE_LISTEN, _DATA, _STORE, _ROOTS (colon-separated), _WORKERS,
  * _QUEUE, _HUB_ENDPOINT, _HUB_TOKEN, _WATCH (whitespace-separated),
- * _WATCH_INTERVAL, _GATEWAY, _BLOB_CACHE_SIZE, _REVISION_TTL, _FAIL_OPEN.
+ * _WATCH_INTERVAL, _GATEWAY, _BLOB_CACHE_SIZE, _REVISION_TTL, _FAIL_OPEN,
+ * _RATE_LIMIT, _RATE_BURST.
  * Errors name the variable. */
 int config_load_env(serve_config *c, char *err, size_t errlen);
 

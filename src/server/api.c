@@ -12,8 +12,9 @@
  * dashboard's session cookie (session.c) whose writes must carry its CSRF
  * token; the table names the least role that may call it. An unknown path
  * is 404, a known path with another method 405, a token whose role is too
- * weak 403. The dashboard's own files (/ and /ui/..., assets.c) are not API
- * routes: they are answered first, without a token.
+ * weak 403, a caller over its rate limit 429. The dashboard's own files
+ * (/ and /ui/..., assets.c) are not API routes: they are answered first,
+ * without a token.
  */
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -116,6 +117,22 @@ static store_role authenticate(const srv_ctx *ctx, const srv_request *req, srv_r
         fail(resp, 401, "missing or invalid bearer token (Authorization: Bearer <token>)");
     auth->role = role;
     return role;
+}
+
+/* A caller over its rate limit (ratelimit.c) is answered 429 with
+ * Retry-After; returns 1 then, else 0. Checked after authentication, so that a caller
+ * without a valid token cannot spend another's budget. */
+static int rate_limited(const srv_ctx *ctx, const srv_auth *auth, srv_response *resp)
+{
+    unsigned wait = ratelimit_take(ctx->ratelimit, auth->caller);
+    if (!wait)
+        return 0;
+    metrics_rate_limited(ctx->metrics);
+    char msg[160];
+    snprintf(msg, sizeof msg, "rate limit: too many requests with this token; retry in %u s", wait);
+    fail(resp, 429, msg);
+    resp->retry_after = wait;
+    return 1;
 }
 
 /* ---- routes ---- */
@@ -221,6 +238,8 @@ void api_handle(const srv_ctx *ctx, const srv_request *in, srv_response *resp)
             return; /* answered 401 (before saying whether the endpoint exists) */
         if (session_check_request(&req, &auth, resp) != 0)
             return; /* a session's write without its CSRF token, or from another origin: 403 */
+        if (rate_limited(ctx, &auth, resp))
+            return;
     }
     if (!known)
         fail(resp, 404, "no such endpoint");

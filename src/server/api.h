@@ -135,6 +135,8 @@ struct srv_job {
     char prev_outcome[16];
     /* pool.c state, under the pool's lock */
     int done;
+    int claimed;    /* a worker of this process holds the scan's lease (shared queue) */
+    int background; /* queued by pool_push_background */
     void (*notify)(void *arg);
     void *notify_arg;
     double deadline;
@@ -198,8 +200,17 @@ const mg_policy *policy_of(const policy_ref *ref);
 /* The set's stored version (0: the built-in defaults). */
 int policy_version_of(const policy_ref *ref);
 
+/* ---- rate limits (ratelimit.c) ---- */
+
+/* Takes one request from the caller's bucket: 0 when it may go on, else
+ * the seconds (rounded up) until it may. Always 0 without limits (rl NULL)
+ * or without a caller (""). */
+unsigned ratelimit_take(srv_ratelimit *rl, const char *caller);
+
 /* ---- counters (metrics.c) ---- */
 
+/* A request answered 429 by the rate limits (modelgate_rate_limited_total). */
+void metrics_rate_limited(srv_metrics *m);
 void metrics_scan(srv_metrics *m, const char *outcome, double seconds, uint64_t bytes_read);
 void metrics_http(srv_metrics *m, unsigned status);
 

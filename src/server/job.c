@@ -270,7 +270,8 @@ void job_run(const srv_ctx *ctx, srv_job *job)
 {
     double t0 = mono_now();
     int attempts = 0;
-    int rc = store_scan_start(ctx->store, job->uuid, &attempts);
+    /* a scan claimed from the shared queue is RUNNING already */
+    int rc = job->claimed ? STORE_OK : store_scan_start(ctx->store, job->uuid, &attempts);
     if (rc == STORE_ENOTFOUND)
         return; /* finished by an earlier run: nothing to do */
     if (rc != STORE_OK)

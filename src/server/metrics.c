@@ -1,18 +1,22 @@
 /*
  * metrics.c - GET /metrics: the service's counters in the Prometheus text
  * exposition format (version 0.0.4): scans by outcome, bytes read, scan
- * durations as a histogram, queue depth and capacity, HTTP answers by
- * status, verdict changes, scans of watched models.
+ * durations as a histogram, queue depth, capacity and the age of the
+ * oldest waiting scan, HTTP answers by status, requests refused by the
+ * per-token rate limits, verdict changes, scans of watched models.
  *
  * Counters are lock-free atomics bumped by the scan workers and the HTTP
  * threads; they count since the process started, as Prometheus expects
  * (rate() handles restarts). The histogram keeps per-bucket counts and sums
- * them into the cumulative `le` buckets when rendered.
+ * them into the cumulative `le` buckets when rendered. The oldest waiting
+ * scan's age comes from the store (the oldest PENDING row), so that it is
+ * the same on every process of a shared queue.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 
@@ -28,6 +32,7 @@ struct srv_metrics {
     atomic_uint_least64_t http[NSTATUS];
     atomic_uint_least64_t verdict_changes;
     atomic_uint_least64_t watch_rescans;
+    atomic_uint_least64_t rate_limited;
 };
 
 int metrics_new(srv_metrics **out)
@@ -71,7 +76,43 @@ void metrics_watch_rescan(srv_metrics *m)
     atomic_fetch_add(&m->watch_rescans, 1);
 }
 
+void metrics_rate_limited(srv_metrics *m)
+{
+    if (m)
+        atomic_fetch_add(&m->rate_limited, 1);
+}
+
 typedef unsigned long long ull;
+
+/* Stops the walk of unfinished scans (oldest first) at the first PENDING
+ * one and keeps its created_at. */
+static int oldest_pending(void *arg, const store_scan *row)
+{
+    if (row->state != SCAN_PENDING || !row->created_at)
+        return 0;
+    snprintf(arg, 40, "%s", row->created_at);
+    return 1;
+}
+
+/* Seconds since the oldest waiting scan was accepted; 0 when none waits
+ * (or the store cannot say). */
+static double oldest_age(mg_store *st)
+{
+    char created[40] = "";
+    int rc = st ? store_scan_unfinished(st, oldest_pending, created) : STORE_OK;
+    struct tm tm = {0};
+    unsigned us = 0;
+    if ((rc != STORE_OK && rc != 1) || !created[0] ||
+        sscanf(created, "%4d-%2d-%2dT%2d:%2d:%2d.%6uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &us) < 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double age = (double)(now.tv_sec - timegm(&tm)) + (double)now.tv_nsec / 1e9 - (double)us / 1e6;
+    return age > 0 ? age : 0;
+}
 
 static void render_scans(FILE *f, srv_metrics *m)
 {
@@ -97,10 +138,14 @@ static void render_scans(FILE *f, srv_metrics *m)
             (double)atomic_load(&m->duration_us) / 1e6, (ull)atomic_load(&m->duration_count));
 }
 
-static void render_service(FILE *f, srv_metrics *m, srv_pool *pool)
+static void render_service(FILE *f, srv_metrics *m, srv_pool *pool, mg_store *st)
 {
     size_t depth, cap, running;
     pool_stats(pool, &depth, &cap, &running);
+    fprintf(f,
+            "# HELP modelgate_queue_oldest_seconds Age of the oldest scan waiting for a worker (0: none waits).\n"
+            "# TYPE modelgate_queue_oldest_seconds gauge\nmodelgate_queue_oldest_seconds %.3f\n",
+            oldest_age(st));
     fprintf(f,
             "# HELP modelgate_queue_depth Scans waiting for a worker.\n# TYPE modelgate_queue_depth gauge\n"
             "modelgate_queue_depth %zu\n"
@@ -125,6 +170,10 @@ static void render_service(FILE *f, srv_metrics *m, srv_pool *pool)
             "# HELP modelgate_watch_rescans_total Scans of watched models queued because their files changed "
             "(or at start).\n# TYPE modelgate_watch_rescans_total counter\nmodelgate_watch_rescans_total %llu\n",
             (ull)atomic_load(&m->watch_rescans));
+    fprintf(f,
+            "# HELP modelgate_rate_limited_total Requests answered 429 because their token was over its rate "
+            "limit.\n# TYPE modelgate_rate_limited_total counter\nmodelgate_rate_limited_total %llu\n",
+            (ull)atomic_load(&m->rate_limited));
 }
 
 void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
@@ -137,7 +186,7 @@ void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, 
         return;
     }
     render_scans(f, ctx->metrics);
-    render_service(f, ctx->metrics, ctx->pool);
+    render_service(f, ctx->metrics, ctx->pool, ctx->store);
     if (fclose(f) != 0 || !text) {
         free(text);
         fail(resp, 500, "out of memory");

@@ -20,9 +20,19 @@
  *
  * Shutdown leaves queued scans PENDING in the store; pool_recover re-queues
  * them (and re-runs the ones a crash interrupted) on the next start.
+ *
+ * On a store with a shared queue (PostgreSQL) the queue is the database
+ * instead, for every process on it: a pushed scan is only remembered here
+ * (its row is PENDING already) and the workers of any process claim rows
+ * with a lease (store_queue_claim) that a "keeper" thread renews while
+ * they scan. The keeper also looks up, every SHARED_POLL_MS, the scans this
+ * process queued that a worker elsewhere finished, and marks them done
+ * here, so a request waiting for one is answered. A process of role api
+ * has no workers at all.
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +56,23 @@ struct srv_pool {
     unsigned nworkers;
     pthread_t timer_thread;
     int timer_started;
+    /* the shared queue (store_has_queue): jobs this process queued and
+     * waits for (linked by next), the job each worker holds */
+    int shared;
+    srv_job *tracked;
+    srv_job **held;
+    char owner[96];            /* lease owner: host, pid and this pool's address */
+    pthread_mutex_t listen_mu; /* one idle worker LISTENs, the others nap */
+    pthread_cond_t keeper;
+    pthread_t keeper_thread;
+    int keeper_started;
+};
+
+enum {
+    SHARED_LEASE_S = 8,     /* a claimed scan's lease: another worker takes it this long after its worker died */
+    SHARED_RENEW_MS = 2000, /* the keeper renews leases this often */
+    SHARED_POLL_MS = 150,   /* and looks for scans finished elsewhere this often */
+    SHARED_IDLE_MS = 1000,  /* an idle worker looks at the queue at least this often */
 };
 
 /* ---- waiters (under mu) ---- */
@@ -184,20 +211,58 @@ static void enqueue(srv_pool *p, srv_job *job)
     pthread_cond_signal(&p->work);
 }
 
+/* Shared queue: remembers a job whose row is PENDING until it is done
+ * (here or elsewhere); mu held. */
+static void track(srv_pool *p, srv_job *job)
+{
+    job->next = p->tracked;
+    p->tracked = job;
+    if (job->background)
+        p->bg_depth++;
+    else
+        p->depth++;
+    job_ref(job);
+    pthread_cond_broadcast(&p->work);
+}
+
+/* Shared queue: a hub commit someone queued already is not queued twice
+ * (store_scan_joined); the job follows the scan it joined. */
+static void join(srv_pool *p, srv_job *job)
+{
+    char uuid[37];
+    if (strncmp(job->model_uri, "hf://", 5) == 0 &&
+        store_scan_joined(p->ctx->store, job->uuid, job->model_uri, uuid) == STORE_OK && strcmp(uuid, job->uuid) != 0) {
+        fprintf(stderr, "modelgate: scan %s joins scan %s of %s\n", job->uuid, uuid, job->model_uri);
+        memcpy(job->uuid, uuid, sizeof uuid);
+    }
+}
+
 void pool_push(srv_pool *p, srv_job *job)
 {
+    if (p->shared)
+        join(p, job);
     pthread_mutex_lock(&p->mu);
     if (p->reserved)
         p->reserved--;
-    enqueue(p, job);
+    if (p->shared)
+        track(p, job);
+    else
+        enqueue(p, job);
     pthread_mutex_unlock(&p->mu);
+    if (p->shared)
+        store_queue_notify(p->ctx->store); /* a lost one costs a poll interval */
 }
 
 int pool_push_background(srv_pool *p, srv_job *job)
 {
+    if (p->shared)
+        join(p, job);
     pthread_mutex_lock(&p->mu);
-    int rc = p->stopping || p->bg_depth >= p->nworkers ? -1 : 0;
-    if (rc == 0) {
+    int rc = p->stopping || p->bg_depth >= (p->nworkers ? p->nworkers : 1) ? -1 : 0;
+    if (rc == 0 && p->shared) {
+        job->background = 1;
+        track(p, job);
+    } else if (rc == 0) {
         job->next = NULL;
         if (p->bg_tail)
             p->bg_tail->next = job;
@@ -209,6 +274,8 @@ int pool_push_background(srv_pool *p, srv_job *job)
         pthread_cond_signal(&p->work);
     }
     pthread_mutex_unlock(&p->mu);
+    if (rc == 0 && p->shared)
+        store_queue_notify(p->ctx->store);
     return rc;
 }
 
@@ -254,9 +321,13 @@ static void job_done(srv_pool *p, srv_job *job, double secs)
         fn(arg);
 }
 
+static void *shared_main(void *arg);
+
 static void *worker_main(void *arg)
 {
     srv_pool *p = arg;
+    if (p->shared)
+        return shared_main(arg);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (!p->head && !p->bg_head && !p->stopping)
@@ -288,16 +359,241 @@ unsigned pool_retry_after(srv_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     /* the time the scans ahead need on average, over the workers */
-    double s = p->avg_s * ((double)p->depth / (double)p->nworkers + 1.0);
+    double s = p->avg_s * ((double)p->depth / (double)(p->nworkers ? p->nworkers : 1) + 1.0);
     pthread_mutex_unlock(&p->mu);
     return s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)(s + 0.999);
+}
+
+/* ---- the shared queue (a store with store_has_queue) ---- */
+
+/* Unlinks a tracked job and marks it done, once (mu held): hands back the
+ * waiter's callback and whether the caller drops the list's reference. */
+static notify_fn untrack(srv_pool *p, srv_job *job, void **arg, int *drop)
+{
+    *drop = 0;
+    *arg = NULL;
+    srv_job **at = &p->tracked;
+    while (*at && *at != job)
+        at = &(*at)->next;
+    if (!*at || job->done)
+        return NULL;
+    *at = job->next;
+    job->next = NULL;
+    if (job->background)
+        p->bg_depth--;
+    else
+        p->depth--;
+    job->done = 1;
+    *drop = 1;
+    return waiter_take(p, job, arg);
+}
+
+static void shared_done(srv_pool *p, srv_job *job)
+{
+    void *arg;
+    int drop;
+    pthread_mutex_lock(&p->mu);
+    notify_fn fn = untrack(p, job, &arg, &drop);
+    pthread_mutex_unlock(&p->mu);
+    if (fn)
+        fn(arg);
+    if (drop)
+        job_unref(job);
+}
+
+/* The claimed row as a job: the one this process queued (it keeps what was
+ * never stored: a resolved path, a gateway caller's token, the verdict a
+ * re-evaluation compares with), or a new one. */
+typedef struct claimed {
+    srv_pool *p;
+    srv_job *job;
+    int attempts;
+} claimed;
+
+static int take_claimed(void *arg, const store_scan *row)
+{
+    claimed *c = arg;
+    srv_pool *p = c->p;
+    pthread_mutex_lock(&p->mu);
+    for (srv_job *j = p->tracked; j && !c->job; j = j->next)
+        if (strcmp(j->uuid, row->uuid) == 0 && !j->done)
+            c->job = job_ref(j);
+    if (c->job)
+        c->job->claimed = 1; /* the keeper leaves it to us */
+    pthread_mutex_unlock(&p->mu);
+    if (!c->job)
+        c->job = job_new(row->uuid, row->created_at, row->model_uri, row->license, row->labels, NULL);
+    if (!c->job)
+        return STORE_ENOMEM;
+    c->job->claimed = 1;
+    c->attempts = row->attempts;
+    return STORE_OK;
+}
+
+/* Waits for work: one idle worker LISTENs, the others nap on `work`. */
+static void shared_idle(srv_pool *p)
+{
+    if (pthread_mutex_trylock(&p->listen_mu) == 0) {
+        if (store_queue_wait(p->ctx->store, SHARED_IDLE_MS) != STORE_OK)
+            usleep(SHARED_IDLE_MS * 1000 / 4); /* the database is away: poll */
+        pthread_mutex_unlock(&p->listen_mu);
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (!p->stopping) {
+        struct timespec at = mono_at(mono_now() + SHARED_IDLE_MS / 1000.0);
+        pthread_cond_timedwait(&p->work, &p->mu, &at);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Runs one claimed job, holding its lease (the keeper renews it). */
+static void shared_run(srv_pool *p, claimed *c)
+{
+    srv_job *job = c->job;
+    size_t slot = 0;
+    pthread_mutex_lock(&p->mu);
+    while (slot < p->nworkers && p->held[slot])
+        slot++;
+    if (slot < p->nworkers)
+        p->held[slot] = job;
+    p->running++;
+    pthread_mutex_unlock(&p->mu);
+    double t0 = mono_now();
+    if (c->attempts > SRV_MAX_ATTEMPTS) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the scan was interrupted %d times (its worker stopped or crashed while it ran); not run again",
+                 c->attempts - 1);
+        job_fail(p->ctx, job, msg);
+    } else {
+        job_run(p->ctx, job);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (slot < p->nworkers)
+        p->held[slot] = NULL;
+    p->running--;
+    p->avg_s = p->avg_s * 0.8 + (mono_now() - t0) * 0.2;
+    pthread_mutex_unlock(&p->mu);
+    shared_done(p, job);
+}
+
+static void *shared_main(void *arg)
+{
+    srv_pool *p = arg;
+    while (!pool_stopping(p)) {
+        claimed c = {p, NULL, 0};
+        int rc = store_queue_claim(p->ctx->store, p->owner, SHARED_LEASE_S, take_claimed, &c);
+        if (rc == STORE_OK && c.job) {
+            shared_run(p, &c);
+            job_unref(c.job);
+        } else {
+            job_unref(c.job);
+            shared_idle(p);
+        }
+    }
+    return NULL;
+}
+
+/* What the keeper learns of a tracked job from the store. */
+typedef struct finished {
+    char *report;
+    char outcome[16], model_uuid[37];
+} finished;
+
+static int read_finished(void *arg, const store_scan *row)
+{
+    finished *f = arg;
+    if (row->state != SCAN_DONE || !row->report)
+        return STORE_ENOTFOUND;
+    f->report = strdup(row->report);
+    snprintf(f->outcome, sizeof f->outcome, "%s", row->eval_outcome);
+    snprintf(f->model_uuid, sizeof f->model_uuid, "%s", row->model_uuid);
+    return f->report ? STORE_OK : STORE_ENOMEM;
+}
+
+/* Marks done the tracked jobs a worker elsewhere finished. A worker here
+ * that took one meanwhile (claimed) writes its result itself. */
+static void keeper_poll(srv_pool *p)
+{
+    enum { BATCH = 256 };
+    srv_job *batch[BATCH];
+    size_t n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (srv_job *j = p->tracked; j && n < BATCH; j = j->next)
+        if (!j->claimed && !j->done)
+            batch[n++] = job_ref(j);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < n; i++) {
+        srv_job *j = batch[i];
+        finished f = {NULL, "", ""};
+        if (store_scan_get(p->ctx->store, j->uuid, read_finished, &f) == STORE_OK) {
+            pthread_mutex_lock(&p->mu);
+            int ours = !j->claimed && !j->done && !j->report;
+            if (ours) {
+                j->report = f.report;
+                f.report = NULL;
+                memcpy(j->outcome, f.outcome, sizeof f.outcome);
+                memcpy(j->model_uuid, f.model_uuid, sizeof f.model_uuid);
+            }
+            pthread_mutex_unlock(&p->mu);
+            if (ours)
+                shared_done(p, j);
+        }
+        free(f.report);
+        job_unref(j);
+    }
+}
+
+/* Renews the lease of every scan a worker here holds. */
+static void keeper_renew(srv_pool *p)
+{
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        char uuid[37] = "";
+        pthread_mutex_lock(&p->mu);
+        if (p->held[i])
+            snprintf(uuid, sizeof uuid, "%s", p->held[i]->uuid);
+        pthread_mutex_unlock(&p->mu);
+        if (uuid[0] && store_queue_renew(p->ctx->store, uuid, p->owner, SHARED_LEASE_S) == STORE_ENOTFOUND)
+            fprintf(stderr, "modelgate: scan %s: lease lost (another worker may run it too)\n", uuid);
+    }
+}
+
+static void *keeper_main(void *arg)
+{
+    srv_pool *p = arg;
+    double next_renew = mono_now() + SHARED_RENEW_MS / 1000.0;
+    while (!mono_nap(&p->mu, &p->keeper, &p->timer_exit, SHARED_POLL_MS)) {
+        keeper_poll(p);
+        if (mono_now() >= next_renew) {
+            keeper_renew(p);
+            next_renew = mono_now() + SHARED_RENEW_MS / 1000.0;
+        }
+    }
+    return NULL;
+}
+
+static int shared_init(srv_pool *p, unsigned workers)
+{
+    p->shared = 1;
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(p->owner, sizeof p->owner, "%.63s:%ld:%p", host, (long)getpid(), (void *)p);
+    if (!(p->held = calloc(workers ? workers : 1, sizeof *p->held)) || pthread_mutex_init(&p->listen_mu, NULL) ||
+        mono_cond_init(&p->keeper))
+        return -1;
+    p->keeper_started = pthread_create(&p->keeper_thread, NULL, keeper_main, p) == 0;
+    return p->keeper_started ? 0 : -1;
 }
 
 /* ---- life ---- */
 
 static int init_sync(srv_pool *p)
 {
-    int rc = pthread_mutex_init(&p->mu, NULL) | pthread_cond_init(&p->work, NULL) | mono_cond_init(&p->timer);
+    int rc = pthread_mutex_init(&p->mu, NULL) | mono_cond_init(&p->work) | mono_cond_init(&p->timer);
     return rc ? -1 : 0;
 }
 
@@ -305,13 +601,18 @@ int pool_new(srv_pool **out, const srv_ctx *ctx, unsigned workers, unsigned capa
 {
     *out = NULL;
     srv_pool *p = calloc(1, sizeof *p);
-    if (!p || init_sync(p) != 0 || !(p->workers = calloc(workers, sizeof *p->workers))) {
+    if (!p || init_sync(p) != 0 || !(p->workers = calloc(workers ? workers : 1, sizeof *p->workers))) {
         free(p);
         return MG_ENOMEM;
     }
     p->ctx = ctx;
     p->capacity = capacity;
     p->avg_s = 1.0;
+    if (store_has_queue(ctx->store) && shared_init(p, workers) != 0) {
+        pool_stop(p);
+        pool_free(p);
+        return MG_ENOMEM;
+    }
     for (; p->nworkers < workers; p->nworkers++)
         if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0)
             break;
@@ -359,6 +660,8 @@ int pool_recover(srv_pool *p, size_t *requeued, size_t *failed)
 {
     recovered r = {0};
     *requeued = *failed = 0;
+    if (p->shared)
+        return STORE_OK; /* leases: a dead worker's scan is claimed again, a live one's is left alone */
     int rc = store_scan_unfinished(p->ctx->store, collect, &r);
     if (rc == STORE_OK)
         rc = store_scan_requeue(p->ctx->store); /* RUNNING means: a worker of this process runs it */
@@ -397,9 +700,14 @@ void pool_stop(srv_pool *p)
     pthread_mutex_lock(&p->mu);
     p->timer_exit = 1;
     pthread_cond_signal(&p->timer);
+    if (p->shared)
+        pthread_cond_signal(&p->keeper);
     pthread_mutex_unlock(&p->mu);
     if (p->timer_started)
         pthread_join(p->timer_thread, NULL);
+    if (p->keeper_started)
+        pthread_join(p->keeper_thread, NULL);
+    p->keeper_started = 0;
     pthread_mutex_lock(&p->mu);
     while (fire_one(p, 1))
         ;
@@ -412,6 +720,16 @@ void pool_free(srv_pool *p)
         return;
     while (p->head || p->bg_head)
         job_unref(dequeue(p)); /* still PENDING in the store */
+    while (p->tracked) {
+        srv_job *j = p->tracked;
+        p->tracked = j->next;
+        job_unref(j);
+    }
+    if (p->shared) {
+        pthread_mutex_destroy(&p->listen_mu);
+        pthread_cond_destroy(&p->keeper);
+    }
+    free(p->held);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->timer);

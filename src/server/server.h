@@ -40,10 +40,11 @@ enum {
     SRV_SESSION_S = 43200,   /* a dashboard session's life: 12 h (Max-Age of its cookie) */
 };
 
-typedef struct srv_policies srv_policies; /* the current policy set (policies.c) */
-typedef struct srv_pool srv_pool;         /* scan workers and their queue (pool.c) */
-typedef struct srv_metrics srv_metrics;   /* counters for GET /metrics (metrics.c) */
-typedef struct srv_job srv_job;           /* one accepted scan (job.c) */
+typedef struct srv_policies srv_policies;   /* the current policy set (policies.c) */
+typedef struct srv_pool srv_pool;           /* scan workers and their queue (pool.c) */
+typedef struct srv_metrics srv_metrics;     /* counters for GET /metrics (metrics.c) */
+typedef struct srv_job srv_job;             /* one accepted scan (job.c) */
+typedef struct srv_ratelimit srv_ratelimit; /* per-token request budgets (ratelimit.c) */
 
 /* What the handlers and workers need. The pointers outlive the server; the
  * engine is immutable and shared by every thread, the other objects lock
@@ -60,6 +61,7 @@ typedef struct srv_ctx {
     const char *webhook_url;   /* POSTed when a re-evaluated verdict changes; NULL: none */
     struct srv_rescan *rescan; /* the re-evaluation thread; NULL offline */
     struct srv_watch *watch;   /* the watcher of changed models (watch.c); NULL when nothing is watched */
+    srv_ratelimit *ratelimit;  /* per-token rate limits; NULL: none */
 } srv_ctx;
 
 /* One request as the handlers see it. `arg` looks up a query argument. */
@@ -124,12 +126,15 @@ void http_stop(srv_http *h);
 
 /* Starts `workers` scan threads over a queue of at most `capacity` waiting
  * scans. `ctx` is borrowed for the pool's life (ctx->pool is set by the
- * caller). */
+ * caller). On a store with a shared queue (store_has_queue: PostgreSQL) the
+ * queue is the database's, the workers claim scans any process queued, and
+ * `workers` may be 0 (serve --role api). */
 int pool_new(srv_pool **out, const srv_ctx *ctx, unsigned workers, unsigned capacity);
 /* Re-queues every scan the store holds as PENDING or RUNNING (a previous
  * process stopped or died before finishing them); a scan that was already
  * interrupted SRV_MAX_ATTEMPTS times, or that can no longer run, is stored as
- * ERROR. The counts go to `requeued` and `failed`. */
+ * ERROR. The counts go to `requeued` and `failed`. Nothing on a shared
+ * queue: leases hand a dead worker's scans to another. */
 int pool_recover(srv_pool *p, size_t *requeued, size_t *failed);
 /* Stops taking scans, lets the running ones finish, answers every waiting
  * request (202) and joins the workers. Queued scans stay PENDING in the
@@ -157,6 +162,12 @@ void metrics_free(srv_metrics *m);
 void metrics_verdict_changed(srv_metrics *m);
 /* The watcher queued a scan of a watched model (modelgate_watch_rescans_total). */
 void metrics_watch_rescan(srv_metrics *m);
+
+/* The per-token rate limits: `rate` requests per second with bursts of
+ * `burst` (0: as many as `rate`). *out stays NULL when rate is 0 (no
+ * limit); NULL is fine for ratelimit_free. */
+int ratelimit_new(srv_ratelimit **out, unsigned rate, unsigned burst);
+void ratelimit_free(srv_ratelimit *rl);
 
 /* ---- re-evaluation after a rules or policy change (rescan.c) ---- */
 

@@ -48,7 +48,7 @@ static void conn_error(PGconn *c, const char *what, char *err, size_t errlen)
     snprintf(err, errlen, "%s: %.*s", what, (int)(n < 300 ? n : 300), msg);
 }
 
-static PGconn *connect_url(const char *url)
+PGconn *pg_connect(const char *url)
 {
     static const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
     const char *vals[] = {"10", "modelgate", url, NULL};
@@ -105,7 +105,7 @@ static pg_slot *take(pg_store *st)
     pthread_mutex_unlock(&st->mu);
     /* connecting may take a while: not under the lock (the slot is ours) */
     if (!slot->conn)
-        slot->conn = connect_url(st->url);
+        slot->conn = pg_connect(st->url);
     return slot;
 }
 
@@ -177,6 +177,8 @@ static int fetch_work(PGconn *c, void *arg)
 
 int pg_fetch(pg_store *st, const char *sql, const char *const *args, int nargs, PGresult **res)
 {
+    if (res)
+        *res = NULL; /* also when no connection could be made and the work never ran */
     fetch_arg f = {sql, args, nargs, res};
     return pg_call(st, fetch_work, &f, 0);
 }
@@ -317,7 +319,7 @@ int pg_open(mg_store **out, const char *url, char *err, size_t errlen)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->idle, NULL);
     int rc = STORE_EDB;
-    PGconn *c = st->slots[0].conn = connect_url(url);
+    PGconn *c = st->slots[0].conn = pg_connect(url);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         conn_error(c, "cannot connect to PostgreSQL", err, errlen);
         goto fail;
@@ -342,6 +344,7 @@ static void pg_close(mg_store *base)
     pg_store *st = pg_of(base);
     for (size_t i = 0; i < PG_POOL; i++)
         PQfinish(st->slots[i].conn);
+    PQfinish(st->listen);
     pthread_cond_destroy(&st->idle);
     pthread_mutex_destroy(&st->mu);
     store_base_destroy(&st->base);
@@ -490,4 +493,9 @@ static const store_ops pg_ops = {
     .scan_counts = pg_scan_counts,
     .decision_counts = pg_decision_counts,
     .scan_blocked = pg_scan_blocked,
+    .queue_claim = pg_queue_claim,
+    .queue_renew = pg_queue_renew,
+    .queue_notify = pg_queue_notify,
+    .queue_wait = pg_queue_wait,
+    .scan_joined = pg_scan_joined,
 };

@@ -32,6 +32,7 @@ typedef struct pg_store {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* a slot was given back */
     pg_slot slots[PG_POOL];
+    PGconn *listen; /* LISTENs for queued scans (pg_queue.c), used by one thread */
     char *url;
     char where[256]; /* store_describe's answer */
 } pg_store;
@@ -44,6 +45,10 @@ static inline pg_store *pg_of(mg_store *st)
 /* The time now as RFC 3339 UTC with milliseconds, like SQLite's (one
  * instant per statement, as SQLite's 'now'). */
 #define PG_NOW "to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* A new connection to `url` (NULL only when out of memory; check
+ * PQstatus). */
+PGconn *pg_connect(const char *url);
 
 /* One statement with text parameters (NULL: SQL NULL). STORE_OK when it
  * ran; `res` (may be NULL) gets its rows, which the caller PQclears. */
@@ -93,6 +98,7 @@ int pg_int(const PGresult *res, int r, int c);
 /* pg_scans.c */
 int pg_scan_add(mg_store *base, const store_scan *scan);
 int pg_scan_start(mg_store *base, const char *uuid, int *attempts);
+int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, char out[37]);
 int pg_scan_put(mg_store *base, const store_scan *scan);
 int pg_scan_get(mg_store *base, const char *uuid, store_scan_fn fn, void *ctx);
 int pg_scan_unfinished(mg_store *base, store_scan_fn fn, void *ctx);
@@ -126,5 +132,11 @@ int pg_policy_list(mg_store *base, int before, int limit, store_policy_fn fn, vo
 int pg_scan_counts(mg_store *base, const char *since, store_counts *out);
 int pg_decision_counts(mg_store *base, const char *since, store_counts *out);
 int pg_scan_blocked(mg_store *base, int limit, store_blocked_fn fn, void *ctx);
+
+/* pg_queue.c */
+int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn fn, void *ctx);
+int pg_queue_renew(mg_store *base, const char *uuid, const char *owner, int lease_s);
+int pg_queue_notify(mg_store *base);
+int pg_queue_wait(mg_store *base, int ms);
 
 #endif

@@ -85,8 +85,27 @@ int pg_scan_add(mg_store *base, const store_scan *s)
     const char *args[] = {s->uuid, s->model_uri, s->created_at, s->license, s->labels};
     return pg_fetch(pg_of(base),
                     "INSERT INTO scans (uuid, model_uuid, model_uri, eval_outcome, created_at, report, state,"
-                    " license, labels) VALUES ($1, '', $2, 'PENDING', $3, '', 'PENDING', $4, $5)",
+                    " license, labels) VALUES ($1, '', $2, 'PENDING', $3, '', 'PENDING', $4, $5)"
+                    /* a hub commit already queued or running: joined (pg_scan_joined) */
+                    " ON CONFLICT (model_uri) WHERE state <> 'DONE' AND model_uri LIKE 'hf://%@%' DO NOTHING",
                     args, 5, NULL);
+}
+
+int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, char out[37])
+{
+    const char *args[] = {uuid, model_uri};
+    PGresult *r;
+    int rc = pg_fetch(pg_of(base),
+                      "SELECT uuid FROM scans WHERE uuid = $1 OR model_uri = $2"
+                      " ORDER BY uuid = $1 DESC, state = 'DONE', created_at DESC LIMIT 1",
+                      args, 2, &r);
+    if (rc != STORE_OK)
+        return rc;
+    rc = PQntuples(r) == 1 ? STORE_OK : STORE_ENOTFOUND;
+    if (rc == STORE_OK)
+        snprintf(out, 37, "%s", pg_val(r, 0, 0));
+    PQclear(r);
+    return rc;
 }
 
 int pg_scan_start(mg_store *base, const char *uuid, int *attempts)

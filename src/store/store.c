@@ -188,6 +188,38 @@ int store_scan_requeue(mg_store *st)
     return st->ops->scan_requeue(st);
 }
 
+/* ---- the shared job queue ---- */
+
+int store_has_queue(mg_store *st)
+{
+    return st->ops->queue_claim != NULL;
+}
+
+int store_queue_claim(mg_store *st, const char *owner, int lease_s, store_scan_fn fn, void *ctx)
+{
+    return st->ops->queue_claim ? st->ops->queue_claim(st, owner, lease_s, fn, ctx) : STORE_ENOTSUP;
+}
+
+int store_queue_renew(mg_store *st, const char *uuid, const char *owner, int lease_s)
+{
+    return st->ops->queue_renew ? st->ops->queue_renew(st, uuid, owner, lease_s) : STORE_ENOTSUP;
+}
+
+int store_queue_notify(mg_store *st)
+{
+    return st->ops->queue_notify ? st->ops->queue_notify(st) : STORE_ENOTSUP;
+}
+
+int store_queue_wait(mg_store *st, int ms)
+{
+    return st->ops->queue_wait ? st->ops->queue_wait(st, ms) : STORE_ENOTSUP;
+}
+
+int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, char out[37])
+{
+    return st->ops->scan_joined ? st->ops->scan_joined(st, uuid, model_uri, out) : STORE_ENOTSUP;
+}
+
 int store_scan_list(mg_store *st, const store_filter *f, store_scan_fn fn, void *ctx)
 {
     return st->ops->scan_list(st, f, fn, ctx);

@@ -31,6 +31,7 @@ enum {
     STORE_ENOTFOUND = -20, /* no such token, scan, model or policy */
     STORE_EDB = -21,       /* the database refused or is unreachable (corrupt, locked too long, full disk, down) */
     STORE_ESCHEMA = -22,   /* the database was written by a newer modelgate */
+    STORE_ENOTSUP = -23,   /* the backend has no such feature (SQLite: the shared job queue) */
 };
 
 typedef struct mg_store mg_store;
@@ -109,6 +110,35 @@ int store_scan_unfinished(mg_store *st, store_scan_fn fn, void *ctx);
 /* Marks every RUNNING scan PENDING again (their worker died with the last
  * process); the attempt counts stay. */
 int store_scan_requeue(mg_store *st);
+
+/* ---- the shared job queue (PostgreSQL only; SQLite answers STORE_ENOTSUP
+ * and the service queues scans in its own memory, pool.c) ---- */
+
+/* 1 when scans are queued in the database, for every process on it. */
+int store_has_queue(mg_store *st);
+/* Claims the oldest scan that is PENDING, or RUNNING with a lease that
+ * ran out (its worker died): marks it RUNNING, counts the attempt, and
+ * leases it to `owner` for `lease_s` seconds; fn gets the row (no report).
+ * Concurrent claimers never get the same scan (FOR UPDATE SKIP LOCKED).
+ * STORE_ENOTFOUND when nothing waits. */
+int store_queue_claim(mg_store *st, const char *owner, int lease_s, store_scan_fn fn, void *ctx);
+/* Extends the lease of `owner` on scan `uuid` by `lease_s` seconds from
+ * now; STORE_ENOTFOUND when the scan is done or the lease is no longer
+ * owner's. */
+int store_queue_renew(mg_store *st, const char *uuid, const char *owner, int lease_s);
+/* The scan a just-added scan `uuid` became: store_scan_add of a hub model
+ * at a commit (hf://NS/NAME@SHA) that is already queued or running
+ * anywhere in the cluster adds nothing, and joins that one. `out` gets
+ * `uuid` itself, or the uuid of the scan it joined (or, when that one
+ * finished meanwhile, of the newest scan of model_uri). */
+int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, char out[37]);
+/* Wakes the workers of every process (NOTIFY): a scan was queued. */
+int store_queue_notify(mg_store *st);
+/* Waits up to `ms` milliseconds for a store_queue_notify of any process
+ * (LISTEN on a connection of its own); 0 woken or timed out, STORE_EDB when
+ * the database cannot be reached (the caller polls on). Call it from one
+ * thread at a time. */
+int store_queue_wait(mg_store *st, int ms);
 
 /* A page of a listing: newest first by (created_at, uuid). Every field is
  * optional (NULL: no condition). `after_*` is the keyset position of the

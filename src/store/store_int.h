@@ -66,6 +66,13 @@ typedef struct store_ops {
     int (*scan_counts)(mg_store *st, const char *since, store_counts *out);
     int (*decision_counts)(mg_store *st, const char *since, store_counts *out);
     int (*scan_blocked)(mg_store *st, int limit, store_blocked_fn fn, void *ctx);
+
+    /* the shared job queue: NULL on a backend without one (SQLite) */
+    int (*queue_claim)(mg_store *st, const char *owner, int lease_s, store_scan_fn fn, void *ctx);
+    int (*queue_renew)(mg_store *st, const char *uuid, const char *owner, int lease_s);
+    int (*queue_notify)(mg_store *st);
+    int (*queue_wait)(mg_store *st, int ms);
+    int (*scan_joined)(mg_store *st, const char *uuid, const char *model_uri, char out[37]);
 } store_ops;
 
 /* Tokens already seen, by hash. Every request presents a token, and a

@@ -468,11 +468,11 @@ static void check_concurrent_open(tmp_store *t)
     }
     for (int i = 0; i < OPENERS; i++) {
         pthread_join(th[i], NULL);
-        CHECK(o[i].rc == STORE_OK && o[i].version == 4);
+        CHECK(o[i].rc == STORE_OK && o[i].version == 5);
     }
     pthread_barrier_destroy(&go);
-    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM schema_migrations") == 4);
-    CHECK(tmp_store_sql(t, "SELECT MAX(version) FROM schema_migrations") == 4);
+    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM schema_migrations") == 5);
+    CHECK(tmp_store_sql(t, "SELECT MAX(version) FROM schema_migrations") == 5);
 }
 
 void test_store_concurrent_open(void)

@@ -1,0 +1,123 @@
+/*
+ * pg_queue.c - the shared job queue on PostgreSQL: scans are rows, and any
+ * number of worker processes take them from the database.
+ *
+ * A worker claims the oldest scan that waits (PENDING), or whose worker
+ * died (RUNNING with a lease that ran out), in one UPDATE whose row is
+ * chosen FOR UPDATE SKIP LOCKED, so two workers claiming at once never get
+ * the same scan and never wait on each other. The claim leases the scan to
+ * the worker for a few seconds; the worker renews the lease while it scans.
+ * Leases are compared with the database's clock only (now()), so the
+ * clocks of the machines do not matter.
+ *
+ * A process that queued a scan NOTIFYs the channel below; idle workers
+ * LISTEN on it with a connection of their own (store_queue_wait), and poll
+ * anyway when it says nothing, so a lost notification (a restarted
+ * database) only delays a scan by the poll interval.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/select.h>
+
+#include "pg_int.h"
+#include "util/banned.h"
+
+#define CHANNEL "modelgate_scans"
+
+typedef struct claim_arg {
+    const char *const *args;
+    PGresult *res;
+} claim_arg;
+
+int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn fn, void *ctx)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", lease_s);
+    const char *args[] = {owner, secs};
+    PGresult *r;
+    int rc = pg_fetch(pg_of(base),
+                      "UPDATE scans SET state = 'RUNNING', attempts = attempts + 1, lease_owner = $1,"
+                      " lease_until = now() + make_interval(secs => $2::int)"
+                      " WHERE uuid = (SELECT uuid FROM scans WHERE state = 'PENDING'"
+                      " OR (state = 'RUNNING' AND lease_until < now())"
+                      " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                      " RETURNING " PG_SCAN_COLS,
+                      args, 2, &r);
+    if (rc != STORE_OK)
+        return rc;
+    rc = PQntuples(r) == 1 ? pg_each_scan(r, 0, fn, ctx) : STORE_ENOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
+int pg_queue_renew(mg_store *base, const char *uuid, const char *owner, int lease_s)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", lease_s);
+    const char *args[] = {uuid, owner, secs};
+    PGresult *r;
+    int rc = pg_fetch(pg_of(base),
+                      "UPDATE scans SET lease_until = now() + make_interval(secs => $3::int)"
+                      " WHERE uuid = $1 AND lease_owner = $2 AND state = 'RUNNING' RETURNING 1",
+                      args, 3, &r);
+    if (rc != STORE_OK)
+        return rc;
+    rc = PQntuples(r) == 1 ? STORE_OK : STORE_ENOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
+int pg_queue_notify(mg_store *base)
+{
+    return pg_fetch(pg_of(base), "NOTIFY " CHANNEL, NULL, 0, NULL);
+}
+
+/* The LISTEN connection, (re)made when missing or broken; NULL when the
+ * server cannot be reached. */
+static PGconn *listener(pg_store *st)
+{
+    if (st->listen && PQstatus(st->listen) == CONNECTION_OK)
+        return st->listen;
+    PQfinish(st->listen);
+    st->listen = pg_connect(st->url);
+    if (!st->listen || PQstatus(st->listen) != CONNECTION_OK ||
+        pg_query(st->listen, "LISTEN " CHANNEL, NULL, 0, NULL) != STORE_OK) {
+        PQfinish(st->listen);
+        st->listen = NULL;
+    }
+    return st->listen;
+}
+
+/* Drops the notifications already received; 1 when there was one. */
+static int drain(PGconn *c)
+{
+    int got = 0;
+    for (PGnotify *n; (n = PQnotifies(c)) != NULL; got = 1)
+        PQfreemem(n);
+    return got;
+}
+
+int pg_queue_wait(mg_store *base, int ms)
+{
+    pg_store *st = pg_of(base);
+    PGconn *c = listener(st);
+    if (!c)
+        return STORE_EDB;
+    if (PQconsumeInput(c) && drain(c))
+        return STORE_OK;
+    int fd = PQsocket(c);
+    if (fd < 0 || fd >= FD_SETSIZE)
+        return STORE_EDB;
+    fd_set in;
+    FD_ZERO(&in);
+    FD_SET(fd, &in);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    int n = select(fd + 1, &in, NULL, NULL, &tv);
+    if (n < 0 && errno != EINTR)
+        return STORE_EDB;
+    if (n > 0 && !PQconsumeInput(c))
+        return STORE_EDB; /* broken: made again on the next call */
+    drain(c);
+    return STORE_OK;
+}

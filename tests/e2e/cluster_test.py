@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""cluster_test.py BINARY - many modelgate processes on one PostgreSQL
+database, sharing its job queue (docs/deploy.md, "Many nodes"), on a
+throwaway cluster this test starts itself (pglib.py).
+
+Two `serve --role api` processes accept scans and run none; three
+`serve --role worker` processes run them. Checks: 120 scans posted at once
+through both APIs (half of them waiting for their report) all finish, each
+run exactly once (one row each, DONE, one attempt, one "scan UUID" line in
+all the workers' logs together, none in the APIs'); a worker killed with -9
+in the middle of a scan loses its lease and another worker runs the scan;
+the database restarted while scans run, every scan still finishes; two
+`modelgate gateway` replicas on the database, asked for the same new repo of
+a stand-in hub at once, cause exactly one scan; --role on a SQLite store is
+refused.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pglib import pg_createdb, pg_restart, pg_start, pg_stop, store_rows_at  # noqa: E402
+from svclib import (EXAMPLES, Checks, Service, StandInHub, free_port, http_request, make_big_model,  # noqa: E402
+                    model_card, safetensors_header, write_tree)
+
+BIN = os.path.abspath(sys.argv[1])
+MODELS = [os.path.join(EXAMPLES, "clean-model"), os.path.join(EXAMPLES, "tampered-model")]
+check = Checks()
+
+
+class Proc:
+    """One modelgate process started with `args` in its own data folder,
+    ready once a stdout line starts with `ready`."""
+
+    def __init__(self, work, name, args, ready):
+        self.data = os.path.join(work, name)
+        os.makedirs(self.data, exist_ok=True)
+        self.log_path = os.path.join(self.data, "serve.log")
+        self.log = open(self.log_path, "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELGATE_", "AWS_", "HF_"))}
+        env["HOME"] = self.data
+        self.proc = subprocess.Popen([BIN] + args + ["--data", self.data], stdout=subprocess.PIPE, stderr=self.log,
+                                     cwd=self.data, env=env)
+        line = self.proc.stdout.readline().decode(errors="replace")
+        while line and not line.startswith(ready):
+            line = self.proc.stdout.readline().decode(errors="replace")
+        if not line:
+            raise RuntimeError("%s did not start: %s" % (name, self.stderr()[-2000:]))
+
+    def stderr(self):
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+
+
+def worker(work, url, name, roots):
+    """`serve --role worker`: no HTTP, ready when it says so."""
+    args = ["serve", "--role", "worker", "--workers", "2", "--store", url]
+    for r in roots:
+        args += ["--root", r]
+    return Proc(work, name, args, "modelgate: worker:")
+
+
+def api(work, url, name, roots):
+    args = ["--listen", "127.0.0.1:%d" % free_port(), "--data", os.path.join(work, name), "--store", url,
+            "--role", "api", "--queue", "1000"]
+    for r in roots:
+        args += ["--root", r]
+    return Service(BIN, os.path.join(work, name), args=args)
+
+
+def ran(procs, uuid):
+    """How many times the processes' logs say scan `uuid` finished."""
+    pat = re.compile(r"^modelgate: scan %s (ALLOWED|BLOCKED|ERROR) in " % re.escape(uuid), re.M)
+    return sum(len(pat.findall(p.stderr())) for p in procs)
+
+
+def post_many(apis, token, n):
+    """n scans posted at once, alternately through each API, every other one
+    with ?wait=true; [(uuid, status of the POST, outcome when it waited)]."""
+    out = [None] * n
+
+    def one(i):
+        svc = apis[i % len(apis)]
+        wait = i % 2 == 0
+        path = "/api/v1/scans" + ("?wait=true&timeout=120" if wait else "")
+        st, doc, _, _ = svc.request("POST", path, {"model_uri": MODELS[i % len(MODELS)]}, token=token)
+        doc = doc or {}
+        out[i] = (doc.get("uuid"), st, doc.get("eval_outcome") if wait else None)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def rows(url):
+    return store_rows_at(url, "SELECT uuid, state, attempts, eval_outcome FROM scans")
+
+
+def many_scans(url, apis, workers, token):
+    t0 = time.time()
+    got = post_many(apis, token, 120)
+    uuids = [g[0] for g in got if g[0]]
+    check("120 concurrent POSTs through two APIs are all accepted",
+          len(uuids) == 120 and all(g[1] in (200, 202) for g in got), [g for g in got if g[1] not in (200, 202)][:3])
+    waited = [g for i, g in enumerate(got) if i % 2 == 0]
+    check("every ?wait=true answers the finished report on an api-only process",
+          all(g[1] == 200 and g[2] in ("ALLOWED", "BLOCKED") for g in waited),
+          [g for g in waited if g[1] != 200][:3])
+    for u in uuids:
+        apis[0].wait_done(u, token, timeout=60)
+    r = {row[0]: row for row in rows(url)}
+    check("one row per scan, each DONE", set(r) == set(uuids) and all(r[u][1] == "DONE" for u in uuids),
+          [r.get(u) for u in uuids if not r.get(u) or r[u][1] != "DONE"][:3])
+    check("each scan was claimed once", all(r[u][2] == 1 for u in uuids if u in r),
+          [r[u] for u in uuids if u in r and r[u][2] != 1][:3])
+    counts = [ran(workers, u) for u in uuids]
+    check("each scan ran exactly once over the three workers", counts == [1] * len(uuids),
+          [(u, c) for u, c in zip(uuids, counts) if c != 1][:3])
+    per = [sum(ran([w], u) for u in uuids) for w in workers]
+    check("more than one worker ran scans", sum(1 for n in per if n) > 1, per)
+    check("the api processes ran none", sum(ran(apis, u) for u in uuids[:20]) == 0)
+    check("clean model ALLOWED, tampered BLOCKED",
+          all(r[u][3] == ("ALLOWED" if i % 2 == 0 else "BLOCKED") for i, u in enumerate(uuids) if u in r))
+    print("# 120 scans in %.1f s" % (time.time() - t0))
+
+
+def lease_of(url, uuid):
+    got = store_rows_at(url, "SELECT state, lease_owner FROM scans WHERE uuid = ?", (uuid,))
+    return got[0] if got else (None, None)
+
+
+def killed_worker(url, apis, workers, token, big):
+    st, doc, _, _ = apis[1].request("POST", "/api/v1/scans", {"model_uri": big}, token=token)
+    uuid = (doc or {}).get("uuid", "")
+    owner, deadline = None, time.time() + 20
+    while time.time() < deadline:
+        state, owner = lease_of(url, uuid)
+        if state == "RUNNING" and owner:
+            break
+        time.sleep(0.05)
+    victim = next((w for w in workers if owner and (":%d:" % w.proc.pid) in owner), None)
+    check("a worker holds the big scan's lease", st == 202 and victim is not None, (st, owner))
+    if not victim:
+        return workers
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait()
+    rest = [w for w in workers if w is not victim]
+    st, doc = apis[0].wait_done(uuid, token, timeout=40)
+    row = [r for r in rows(url) if r[0] == uuid]
+    check("the scan of the killed worker finishes on another one",
+          st == 200 and doc.get("eval_outcome") == "ALLOWED" and row and row[0][1] == "DONE" and row[0][2] == 2 and
+          sum(ran([w], uuid) for w in rest) == 1, (st, row, [ran([w], uuid) for w in rest]))
+    victim.stop()
+    return rest
+
+
+def db_restart(url, apis, workers, token, big):
+    uuids = []
+    for i in range(12):
+        model = big if i % 3 == 0 else MODELS[i % 2]
+        st, doc, _, _ = apis[i % 2].request("POST", "/api/v1/scans", {"model_uri": model}, token=token)
+        uuids.append((doc or {}).get("uuid"))
+    time.sleep(0.3)
+    pg_restart(url)
+    done = []
+    for u in uuids:
+        st, doc = apis[0].wait_done(u, token, timeout=45)
+        done.append(st == 200 and (doc or {}).get("eval_outcome") in ("ALLOWED", "BLOCKED"))
+    r = {row[0]: row for row in rows(url)}
+    check("the database restarted mid-run: every scan finishes, once in the store",
+          all(done) and all(u in r and r[u][1] == "DONE" for u in uuids),
+          [(u, r.get(u)) for u, d in zip(uuids, done) if not d][:3])
+
+
+def gateway_replicas(work, pg):
+    """Two `modelgate gateway` processes on one database in front of one
+    (slow) stand-in hub, asked for the same new repo at once."""
+    url = pg_createdb(pg, "mg_gateways")
+    root = os.path.join(work, "hub")
+    head, _ = safetensors_header(2048)
+    write_tree(os.path.join(root, "acme", "fresh", "main"),
+               {"README.md": model_card("apache-2.0"), "config.json": b'{"model_type": "bert"}\n',
+                "model.safetensors": head + b"\x01\x02\x03\x04" * 2048})
+    hub = StandInHub(root, os.path.join(work, "hub.log"), "--delay-ms", "100")
+    gws = []
+    try:
+        for i in range(2):
+            port = free_port()
+            gw = Proc(work, "gw%d" % i, ["gateway", "--listen", "127.0.0.1:%d" % port, "--upstream", hub.url,
+                                         "--store", url, "--revision-ttl", "0"], "modelgate: gateway listening on")
+            gw.port = port
+            gws.append(gw)
+        got = [None] * 8
+
+        def ask(i):
+            st, _, _ = http_request(gws[i % 2].port, "GET", "/api/models/acme/fresh/revision/main", timeout=60)
+            got[i] = st
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        scans = store_rows_at(url, "SELECT uuid, state FROM scans WHERE model_uri LIKE 'hf://acme/fresh@%'")
+        check("two gateway replicas asked for a new repo at once: all answered 200", got == [200] * 8, got)
+        check("... and the repo was scanned exactly once", len(scans) == 1 and scans[0][1] == "DONE", scans)
+    finally:
+        for gw in gws:
+            gw.stop()
+        hub.stop()
+
+
+def sqlite_refuses(work):
+    p = subprocess.run([BIN, "serve", "--role", "worker", "--data", os.path.join(work, "sq")], capture_output=True,
+                       text=True, timeout=30)
+    check("--role on a SQLite store is refused", p.returncode != 0 and "PostgreSQL" in p.stderr, p.stderr)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="mg-cluster-")
+    pg = pg_start(work)
+    procs = []
+    try:
+        sqlite_refuses(work)
+        url = pg_createdb(pg, "mg_cluster")
+        big = make_big_model(os.path.join(work, "big", "model"), nfiles=3000)
+        roots = [EXAMPLES, os.path.dirname(big)]
+        apis = [api(work, url, "api1", roots)]
+        procs += apis
+        token = apis[0].admin
+        apis.append(api(work, url, "api2", roots))
+        procs.append(apis[1])
+        workers = [worker(work, url, "worker%d" % i, roots) for i in range(3)]
+        procs += workers
+        check("the api processes say they run no scans", all(", 0 workers," in "\n".join(a.lines) for a in apis),
+              apis[0].lines)
+        many_scans(url, apis, workers, token)
+        workers = killed_worker(url, apis, workers, token, big)
+        db_restart(url, apis, workers, token, big)
+        gateway_replicas(work, pg)
+    except BaseException:
+        for p in procs:  # what the processes said, for the failure's reader
+            print("# log of %s:\n%s" % (p.data, p.stderr()[-3000:]))
+        raise
+    finally:
+        for p in procs:
+            p.stop()
+        pg_stop(pg)
+        shutil.rmtree(work, ignore_errors=True)
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
