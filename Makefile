@@ -174,6 +174,7 @@ bench: all
 	bench/formats.sh
 	bench/service.sh
 	bench/gateway.sh
+	bench/cluster.sh
 
 fixtures: deps deps-fixtures
 	@for g in tests/corpus/make_*_fixtures.py; do \
