@@ -468,11 +468,11 @@ static void check_concurrent_open(tmp_store *t)
     }
     for (int i = 0; i < OPENERS; i++) {
         pthread_join(th[i], NULL);
-        CHECK(o[i].rc == STORE_OK && o[i].version == 5);
+        CHECK(o[i].rc == STORE_OK && o[i].version == 6);
     }
     pthread_barrier_destroy(&go);
-    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM schema_migrations") == 5);
-    CHECK(tmp_store_sql(t, "SELECT MAX(version) FROM schema_migrations") == 5);
+    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM schema_migrations") == 6);
+    CHECK(tmp_store_sql(t, "SELECT MAX(version) FROM schema_migrations") == 6);
 }
 
 void test_store_concurrent_open(void)
