@@ -138,7 +138,7 @@ int up_fetch(const gw_upstream *u, gw_type type, const char *repo, const char *c
                           .on_data = on_data,
                           .on_data_arg = arg,
                           .cancel = cancel};
-        rc = net_follow(&rq, auth, GW_MAX_HOPS, rs, err, errlen);
+        rc = net_follow(&rq, auth, GW_MAX_HOPS, 0, rs, err, errlen);
     }
     curl_slist_free_all(h);
     free(url);

@@ -101,6 +101,26 @@ int page_parse(const srv_request *req, page_req *pg, srv_response *resp);
 int page_limit(const srv_request *req, int *limit, srv_response *resp);
 /* The cursor that continues after (created_at, uuid), as a JSON string. */
 json_t *page_cursor(const char *created_at, const char *uuid);
+
+/* One page of a keyset listing as its rows arrive from the store. */
+typedef struct page_acc {
+    json_t *arr;
+    int limit, more;
+    char last_created[40], last_uuid[37];
+} page_acc;
+/* Starts an empty page and sets f's keyset and limit: one row more than
+ * the page holds, so the extra row says whether a next page exists. -1
+ * when out of memory. */
+int page_start(const page_req *pg, store_filter *f, page_acc *a);
+/* A store row callback's first step: 1 when the page is full (the row is
+ * the extra one: a next page exists; do not add it). */
+int page_full(page_acc *a);
+/* Appends o (consumed; NULL: out of memory) as the row at (created_at,
+ * uuid): 0 or MG_ENOMEM, to return from the row callback. */
+int page_add(page_acc *a, json_t *o, const char *created_at, const char *uuid);
+/* Answers the page as {key: [...], "next_cursor": ...}, or 500 when the
+ * store's walk failed (store_rc != STORE_OK); frees what it must. */
+void page_respond(srv_response *resp, const char *key, page_acc *a, int store_rc);
 /* ?since: an RFC 3339 time into the stored form (UTC, microseconds, in
  * out); -1 when it is not one (scans.c). */
 int since_parse(const char *s, char out[40]);

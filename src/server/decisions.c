@@ -69,12 +69,6 @@ static int parse_filters(const srv_request *req, decision_filter *df, srv_respon
     return 0;
 }
 
-typedef struct decision_acc {
-    json_t *arr;
-    int limit, more;
-    char last_created[40], last_uuid[37];
-} decision_acc;
-
 /* A stored text as JSON, null for NULL. A revision or path is whatever a
  * client sent the gateway: bytes that are not UTF-8 (which JSON cannot
  * carry) come out as '?', so one odd row cannot break the listing. */
@@ -110,15 +104,8 @@ static json_t *decision_doc(const store_decision *d)
 
 static int list_row(void *arg, const store_decision *d)
 {
-    decision_acc *a = arg;
-    if ((int)json_array_size(a->arr) == a->limit) {
-        a->more = 1; /* the extra row asked for: there is a next page */
-        return 0;
-    }
-    snprintf(a->last_created, sizeof a->last_created, "%s", d->created_at);
-    snprintf(a->last_uuid, sizeof a->last_uuid, "%s", d->uuid);
-    json_t *o = decision_doc(d);
-    return o && json_array_append_new(a->arr, o) == 0 ? 0 : MG_ENOMEM;
+    page_acc *a = arg;
+    return page_full(a) ? 0 : page_add(a, decision_doc(d), d->created_at, d->uuid);
 }
 
 void decisions_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
@@ -127,15 +114,7 @@ void decisions_list(const srv_ctx *ctx, const srv_request *req, const char *para
     memset(&df, 0, sizeof df);
     if (parse_filters(req, &df, resp) != 0 || page_parse(req, &df.pg, resp) != 0)
         return;
-    df.f.limit = df.pg.limit + 1;
-    df.f.after_created_at = df.pg.created_at[0] ? df.pg.created_at : NULL;
-    df.f.after_uuid = df.pg.uuid[0] ? df.pg.uuid : NULL;
-    decision_acc a = {.arr = json_array(), .limit = df.pg.limit};
-    if (!a.arr || store_decision_list(ctx->store, &df.f, list_row, &a) != STORE_OK) {
-        json_decref(a.arr);
-        fail(resp, 500, "store unavailable");
-        return;
-    }
-    json_t *next = a.more ? page_cursor(a.last_created, a.last_uuid) : json_null();
-    respond(resp, 200, json_pack("{s:o, s:o}", "decisions", a.arr, "next_cursor", next));
+    page_acc a;
+    int rc = page_start(&df.pg, &df.f, &a) == 0 ? store_decision_list(ctx->store, &df.f, list_row, &a) : STORE_ENOMEM;
+    page_respond(resp, "decisions", &a, rc);
 }

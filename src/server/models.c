@@ -17,23 +17,10 @@ static json_t *model_doc(const store_model *m)
                      m->updated_at);
 }
 
-typedef struct model_acc {
-    json_t *arr;
-    int limit, more;
-    char last_created[40], last_uuid[37];
-} model_acc;
-
 static int list_row(void *arg, const store_model *m)
 {
-    model_acc *a = arg;
-    if ((int)json_array_size(a->arr) == a->limit) {
-        a->more = 1;
-        return 0;
-    }
-    snprintf(a->last_created, sizeof a->last_created, "%s", m->created_at);
-    snprintf(a->last_uuid, sizeof a->last_uuid, "%s", m->uuid);
-    json_t *o = model_doc(m);
-    return o && json_array_append_new(a->arr, o) == 0 ? 0 : MG_ENOMEM;
+    page_acc *a = arg;
+    return page_full(a) ? 0 : page_add(a, model_doc(m), m->created_at, m->uuid);
 }
 
 void models_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
@@ -41,17 +28,10 @@ void models_list(const srv_ctx *ctx, const srv_request *req, const char *param, 
     page_req pg;
     if (page_parse(req, &pg, resp) != 0)
         return;
-    store_filter f = {.limit = pg.limit + 1,
-                      .after_created_at = pg.created_at[0] ? pg.created_at : NULL,
-                      .after_uuid = pg.uuid[0] ? pg.uuid : NULL};
-    model_acc a = {.arr = json_array(), .limit = pg.limit};
-    if (!a.arr || store_model_list(ctx->store, &f, list_row, &a) != STORE_OK) {
-        json_decref(a.arr);
-        fail(resp, 500, "store unavailable");
-        return;
-    }
-    json_t *next = a.more ? page_cursor(a.last_created, a.last_uuid) : json_null();
-    respond(resp, 200, json_pack("{s:o, s:o}", "models", a.arr, "next_cursor", next));
+    store_filter f = {0};
+    page_acc a;
+    int rc = page_start(&pg, &f, &a) == 0 ? store_model_list(ctx->store, &f, list_row, &a) : STORE_ENOMEM;
+    page_respond(resp, "models", &a, rc);
 }
 
 typedef struct model_get_acc {

@@ -113,3 +113,39 @@ int page_parse(const srv_request *req, page_req *pg, srv_response *resp)
     }
     return 0;
 }
+
+int page_start(const page_req *pg, store_filter *f, page_acc *a)
+{
+    memset(a, 0, sizeof *a);
+    a->limit = pg->limit;
+    f->limit = pg->limit + 1;
+    f->after_created_at = pg->created_at[0] ? pg->created_at : NULL;
+    f->after_uuid = pg->uuid[0] ? pg->uuid : NULL;
+    return (a->arr = json_array()) ? 0 : -1;
+}
+
+int page_full(page_acc *a)
+{
+    if ((int)json_array_size(a->arr) < a->limit)
+        return 0;
+    a->more = 1;
+    return 1;
+}
+
+int page_add(page_acc *a, json_t *o, const char *created_at, const char *uuid)
+{
+    snprintf(a->last_created, sizeof a->last_created, "%s", created_at);
+    snprintf(a->last_uuid, sizeof a->last_uuid, "%s", uuid);
+    return o && json_array_append_new(a->arr, o) == 0 ? 0 : MG_ENOMEM;
+}
+
+void page_respond(srv_response *resp, const char *key, page_acc *a, int store_rc)
+{
+    if (store_rc != STORE_OK) {
+        json_decref(a->arr);
+        fail(resp, 500, "store unavailable");
+        return;
+    }
+    json_t *next = a->more ? page_cursor(a->last_created, a->last_uuid) : json_null();
+    respond(resp, 200, json_pack("{s:o, s:o}", key, a->arr, "next_cursor", next));
+}

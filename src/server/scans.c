@@ -338,19 +338,11 @@ static int parse_filters(const srv_request *req, list_filter *lf, srv_response *
     return 0;
 }
 
-typedef struct list_acc {
-    json_t *arr;
-    int limit, more;
-    char last_created[40], last_uuid[37];
-} list_acc;
-
 static int list_row(void *arg, const store_scan *row)
 {
-    list_acc *a = arg;
-    if ((int)json_array_size(a->arr) == a->limit) {
-        a->more = 1; /* the extra row asked for: there is a next page */
+    page_acc *a = arg;
+    if (page_full(a))
         return 0;
-    }
     json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "uuid", row->uuid, "model_uri", row->model_uri, "model_uuid",
                           *row->model_uuid ? row->model_uuid : NULL, "eval_outcome", row->eval_outcome, "created_at",
                           row->created_at);
@@ -359,9 +351,7 @@ static int list_row(void *arg, const store_scan *row)
         json_object_set_new(o, "labels", labels);
     else
         json_decref(labels);
-    snprintf(a->last_created, sizeof a->last_created, "%s", row->created_at);
-    snprintf(a->last_uuid, sizeof a->last_uuid, "%s", row->uuid);
-    return o && json_array_append_new(a->arr, o) == 0 ? 0 : MG_ENOMEM;
+    return page_add(a, o, row->created_at, row->uuid);
 }
 
 void scans_list(const srv_ctx *ctx, const srv_request *req, const char *param, srv_response *resp)
@@ -370,15 +360,7 @@ void scans_list(const srv_ctx *ctx, const srv_request *req, const char *param, s
     memset(&lf, 0, sizeof lf);
     if (parse_filters(req, &lf, resp) != 0 || page_parse(req, &lf.pg, resp) != 0)
         return;
-    lf.f.limit = lf.pg.limit + 1;
-    lf.f.after_created_at = lf.pg.created_at[0] ? lf.pg.created_at : NULL;
-    lf.f.after_uuid = lf.pg.uuid[0] ? lf.pg.uuid : NULL;
-    list_acc a = {.arr = json_array(), .limit = lf.pg.limit};
-    if (!a.arr || store_scan_list(ctx->store, &lf.f, list_row, &a) != STORE_OK) {
-        json_decref(a.arr);
-        fail(resp, 500, "store unavailable");
-        return;
-    }
-    json_t *next = a.more ? page_cursor(a.last_created, a.last_uuid) : json_null();
-    respond(resp, 200, json_pack("{s:o, s:o}", "scans", a.arr, "next_cursor", next));
+    page_acc a;
+    int rc = page_start(&lf.pg, &lf.f, &a) == 0 ? store_scan_list(ctx->store, &lf.f, list_row, &a) : STORE_ENOMEM;
+    page_respond(resp, "scans", &a, rc);
 }

@@ -499,11 +499,6 @@ out:
 
 /* ---- requests ---- */
 
-static int is_redirect(long status)
-{
-    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
 /* Resolves `loc` (absolute, or relative to `cur`) into *next and its origin.
  * Refuses other schemes than http(s), user names, and https -> http. */
 static int next_url(const char *cur, const char *loc, char **next, hub_origin *o, char *err, size_t errlen)
@@ -539,77 +534,22 @@ out:
     return rc;
 }
 
-/* One GET that follows at most HUB_MAX_REDIRECTS redirects. `api`: a JSON
- * answer in memory, and every hop must stay on the endpoint's origin (a
- * renamed repo answers with a relative Location). Otherwise the body goes
- * into rq->fd and a hop may leave the origin (the LFS CDN): the token is
- * sent only to the endpoint's origin. On success *rs holds the last answer. */
+/* One GET that follows at most HUB_MAX_REDIRECTS redirects (net_follow).
+ * `api`: a JSON answer in memory, and every hop must stay on the
+ * endpoint's origin (a renamed repo answers with a relative Location).
+ * Otherwise the body goes into rq.fd and a hop may leave the origin (the
+ * LFS CDN): the token is sent only to the endpoint's origin. On success *rs
+ * holds the last answer. */
 static int hub_get(const hub *h, net_request rq, int api, net_response *rs, char *err, size_t errlen)
 {
-    char *cur = strdup(rq.url);
-    hub_origin o = {0};
-    int rc = SRC_ENOMEM;
-    memset(rs, 0, sizeof *rs);
-    if (!cur)
+    struct curl_slist *hd = api ? curl_slist_append(NULL, "Accept: application/json") : NULL;
+    if (api && !hd) {
+        memset(rs, 0, sizeof *rs);
         return SRC_ENOMEM;
-    CURLU *u = curl_url();
-    if (!u || curl_url_set(u, CURLUPART_URL, cur, 0) != CURLUE_OK || origin_of(u, &o)) {
-        curl_url_cleanup(u);
-        free(cur);
-        snprintf(err, errlen, "%s is not a valid URL", rq.url);
-        return u ? SRC_EUPSTREAM : SRC_ENOMEM;
     }
-    curl_url_cleanup(u);
-    for (int hop = 0;; hop++) {
-        struct curl_slist *hd = NULL, *t;
-        rc = SRC_ENOMEM;
-        if (api && !(hd = curl_slist_append(hd, "Accept: application/json")))
-            break;
-        if (h->auth && origin_same(&o, &h->home)) {
-            if (!(t = curl_slist_append(hd, h->auth))) {
-                curl_slist_free_all(hd);
-                break;
-            }
-            hd = t;
-        }
-        rq.url = cur;
-        rq.headers = hd;
-        rc = net_perform(&rq, rs, err, errlen);
-        curl_slist_free_all(hd);
-        if (rc != SRC_OK || !is_redirect(rs->status))
-            break;
-        rc = SRC_EUPSTREAM;
-        if (hop == HUB_MAX_REDIRECTS) {
-            snprintf(err, errlen, "%s: more than %d redirects", rq.url, HUB_MAX_REDIRECTS);
-            break;
-        }
-        if (!rs->location) {
-            snprintf(err, errlen, "%s answered %ld without a Location", cur, rs->status);
-            break;
-        }
-        char *next;
-        origin_free(&o);
-        if ((rc = next_url(cur, rs->location, &next, &o, err, errlen)) != SRC_OK)
-            break;
-        free(cur);
-        cur = strdup(next);
-        curl_free(next);
-        if (!cur) {
-            rc = SRC_ENOMEM;
-            break;
-        }
-        if (api && !origin_same(&o, &h->home)) {
-            snprintf(err, errlen, "the hub redirected an API call to %s://%s:%s: refused (only %s is contacted)",
-                     o.scheme, o.host, o.port, h->base);
-            rc = SRC_EUPSTREAM;
-            break;
-        }
-        net_response_free(rs);
-    }
-    if (rc != SRC_OK)
-        net_response_free(rs);
-    origin_free(&o);
-    free(cur);
+    rq.headers = hd;
+    int rc = net_follow(&rq, h->auth, HUB_MAX_REDIRECTS, api, rs, err, errlen);
+    curl_slist_free_all(hd);
     return rc;
 }
 

@@ -405,7 +405,8 @@ fail:
     return NULL;
 }
 
-int net_follow(const net_request *rq0, const char *auth, int max_hops, net_response *rs, char *err, size_t errlen)
+int net_follow(const net_request *rq0, const char *auth, int max_hops, int same_origin, net_response *rs, char *err,
+               size_t errlen)
 {
     net_request rq = *rq0;
     net_origin home, cur_o;
@@ -423,8 +424,9 @@ int net_follow(const net_request *rq0, const char *auth, int max_hops, net_respo
     curl_free(dummy);
     int rc = SRC_ENOMEM;
     for (int hop = 0;; hop++) {
-        struct curl_slist *hd = hop_headers(rq0->headers, auth && origin_equal(&cur_o, &home) ? auth : NULL);
-        if (!hd && (rq0->headers || auth)) {
+        const char *hop_auth = auth && origin_equal(&cur_o, &home) ? auth : NULL;
+        struct curl_slist *hd = hop_headers(rq0->headers, hop_auth);
+        if (!hd && (rq0->headers || hop_auth)) {
             rc = SRC_ENOMEM;
             break;
         }
@@ -450,6 +452,13 @@ int net_follow(const net_request *rq0, const char *auth, int max_hops, net_respo
             curl_free(next);
             snprintf(err, errlen, "%s redirected to a URL that is refused (only http(s), never https to http)",
                      rq0->url);
+            break;
+        }
+        if (same_origin && !origin_equal(&next_o, &home)) {
+            snprintf(err, errlen, "%s redirected to %s://%s:%s: refused (only %s://%s:%s is contacted)", rq0->url,
+                     next_o.scheme, next_o.host, next_o.port, home.scheme, home.host, home.port);
+            origin_clear(&next_o);
+            curl_free(next);
             break;
         }
         origin_clear(&cur_o);

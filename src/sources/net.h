@@ -74,10 +74,12 @@ int net_is_redirect(long status);
 /* 1 when two absolute URLs share scheme, host and port. */
 int net_same_origin(const char *a, const char *b);
 /* Performs rq (GET or HEAD) and follows at most `max_hops` redirects
- * itself: http(s) only, never from https to http, no user names. `auth` (a
+ * itself: http(s) only, never from https to http, no user names; with
+ * `same_origin`, never off the origin of rq->url (an API call). `auth` (a
  * whole header line, or NULL) is sent only while the request is on the
  * origin of rq->url: a CDN on another host never sees the token. *rs holds
  * the last answer. */
-int net_follow(const net_request *rq, const char *auth, int max_hops, net_response *rs, char *err, size_t errlen);
+int net_follow(const net_request *rq, const char *auth, int max_hops, int same_origin, net_response *rs, char *err,
+               size_t errlen);
 
 #endif

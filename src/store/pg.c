@@ -246,6 +246,16 @@ const char *pg_limit(int limit, char buf[16])
     return buf;
 }
 
+void pg_sql_keyset(pg_sql *q, const store_filter *f, char buf[16])
+{
+    if (f->after_created_at && f->after_uuid) {
+        const char *v[] = {f->after_created_at, f->after_uuid};
+        pg_sql_cond(q, "(created_at, uuid) < (?, ?)", v, 2);
+    }
+    const char *l = pg_limit(f->limit, buf);
+    pg_sql_add(q, " ORDER BY created_at DESC, uuid DESC LIMIT ?::bigint", &l, 1);
+}
+
 /* ---- opening and migrating ---- */
 
 static int current_version(PGconn *c, int *out)

@@ -105,12 +105,7 @@ int pg_decision_list(mg_store *base, const store_filter *f, store_decision_fn fn
     }
     if (f->since)
         pg_sql_cond(&q, "created_at >= ?", &f->since, 1);
-    if (f->after_created_at && f->after_uuid) {
-        const char *v[] = {f->after_created_at, f->after_uuid};
-        pg_sql_cond(&q, "(created_at, uuid) < (?, ?)", v, 2);
-    }
-    const char *l = pg_limit(f->limit, lim);
-    pg_sql_add(&q, " ORDER BY created_at DESC, uuid DESC LIMIT ?::bigint", &l, 1);
+    pg_sql_keyset(&q, f, lim);
     PGresult *r;
     int rc = pg_fetch_sql(pg_of(base), &q, &r);
     for (int i = 0; rc == STORE_OK && i < PQntuples(r); i++) {

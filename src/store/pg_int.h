@@ -89,6 +89,10 @@ void pg_sql_cond(pg_sql *q, const char *frag, const char *const *vals, int n);
 int pg_fetch_sql(pg_store *st, const pg_sql *q, PGresult **res);
 /* A LIMIT parameter (in `buf`): as on SQLite, a negative limit is none. */
 const char *pg_limit(int limit, char buf[16]);
+/* The tail every keyset listing shares: rows strictly before f's cursor,
+ * newest first by (created_at, uuid), at most f->limit (kept in `buf`,
+ * which must live until the statement runs). */
+void pg_sql_keyset(pg_sql *q, const store_filter *f, char buf[16]);
 
 /* Row r, column c as text: "" when NULL / NULL when NULL; as an int. */
 const char *pg_val(const PGresult *res, int r, int c);

@@ -194,12 +194,7 @@ int pg_scan_list(mg_store *base, const store_filter *f, store_scan_fn fn, void *
         pg_sql_cond(&q, "eval_outcome = ?", &f->outcome, 1);
     if (f->since)
         pg_sql_cond(&q, "created_at >= ?", &f->since, 1);
-    if (f->after_created_at && f->after_uuid) {
-        const char *v[] = {f->after_created_at, f->after_uuid};
-        pg_sql_cond(&q, "(created_at, uuid) < (?, ?)", v, 2);
-    }
-    const char *l = pg_limit(f->limit, lim);
-    pg_sql_add(&q, " ORDER BY created_at DESC, uuid DESC LIMIT ?::bigint", &l, 1);
+    pg_sql_keyset(&q, f, lim);
     PGresult *r;
     int rc = pg_fetch_sql(pg_of(base), &q, &r);
     return walk_scans(rc, r, 0, fn, ctx);
@@ -225,12 +220,7 @@ int pg_model_list(mg_store *base, const store_filter *f, store_model_fn fn, void
     pg_sql q;
     char lim[16];
     pg_sql_init(&q, "SELECT " MODEL_COLS " FROM models");
-    if (f->after_created_at && f->after_uuid) {
-        const char *v[] = {f->after_created_at, f->after_uuid};
-        pg_sql_cond(&q, "(created_at, uuid) < (?, ?)", v, 2);
-    }
-    const char *l = pg_limit(f->limit, lim);
-    pg_sql_add(&q, " ORDER BY created_at DESC, uuid DESC LIMIT ?::bigint", &l, 1);
+    pg_sql_keyset(&q, f, lim);
     PGresult *r;
     int rc = pg_fetch_sql(pg_of(base), &q, &r);
     if (rc == STORE_OK)

@@ -88,14 +88,6 @@ int sq_decision_add_many(mg_store *base, const store_decision *d, size_t n)
     return rc;
 }
 
-/* Appends a fixed condition; the buffer is sized for all of them. */
-static void add_cond(char *sql, size_t n, const char *frag, int *nconds)
-{
-    size_t len = strlen(sql);
-    snprintf(sql + len, n - len, "%s%s", *nconds ? " AND " : " WHERE ", frag);
-    (*nconds)++;
-}
-
 static int each_decision(sqlite3_stmt *q, store_decision_fn fn, void *ctx)
 {
     int rc = STORE_OK, s = SQLITE_DONE;
@@ -126,13 +118,13 @@ int sq_decision_list(mg_store *base, const store_filter *f, store_decision_fn fn
     char sql[512] = "SELECT " DECISION_COLS " FROM gateway_decisions";
     int nc = 0;
     if (f->outcome)
-        add_cond(sql, sizeof sql, "outcome = ?1", &nc);
+        sq_add_where(sql, sizeof sql, "outcome = ?1", &nc);
     if (f->ns && f->name)
-        add_cond(sql, sizeof sql, "repo = (CASE WHEN ?2 = '' THEN ?3 ELSE ?2 || '/' || ?3 END)", &nc);
+        sq_add_where(sql, sizeof sql, "repo = (CASE WHEN ?2 = '' THEN ?3 ELSE ?2 || '/' || ?3 END)", &nc);
     if (f->since)
-        add_cond(sql, sizeof sql, "created_at >= ?4", &nc);
+        sq_add_where(sql, sizeof sql, "created_at >= ?4", &nc);
     if (f->after_created_at && f->after_uuid)
-        add_cond(sql, sizeof sql, "(created_at, uuid) < (?5, ?6)", &nc);
+        sq_add_where(sql, sizeof sql, "(created_at, uuid) < (?5, ?6)", &nc);
     size_t len = strlen(sql);
     snprintf(sql + len, sizeof sql - len, " ORDER BY created_at DESC, uuid DESC LIMIT ?7");
     pthread_mutex_lock(&st->mu);
@@ -141,8 +133,7 @@ int sq_decision_list(mg_store *base, const store_filter *f, store_decision_fn fn
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK) {
         const char *vals[] = {f->outcome, f->ns, f->name, f->since, f->after_created_at, f->after_uuid};
         for (int i = 0; i < 6; i++)
-            if (vals[i])
-                sqlite3_bind_text(q, i + 1, vals[i], -1, SQLITE_STATIC);
+            sq_bind_or_skip(q, i + 1, vals[i]);
         sqlite3_bind_int(q, 7, f->limit);
         rc = each_decision(q, fn, ctx);
         sqlite3_finalize(q);

@@ -71,4 +71,11 @@ int sq_scan_counts(mg_store *base, const char *since, store_counts *out);
 int sq_decision_counts(mg_store *base, const char *since, store_counts *out);
 int sq_scan_blocked(mg_store *base, int limit, store_blocked_fn fn, void *ctx);
 
+/* Listings build their WHERE from the filter's fields: appends one fixed
+ * condition (" WHERE " first, " AND " after); the buffer is sized for all. */
+void sq_add_where(char *sql, size_t n, const char *frag, int *nconds);
+/* Binds v as text at i, or leaves the parameter NULL (its condition is
+ * not in the query then). */
+void sq_bind_or_skip(sqlite3_stmt *q, int i, const char *v);
+
 #endif

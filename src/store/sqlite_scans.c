@@ -188,14 +188,14 @@ int sq_scan_requeue(mg_store *base)
 }
 
 /* Appends a fixed SQL fragment; the buffer is sized for all of them. */
-static void add_sql(char *sql, size_t n, const char *frag, int *nconds)
+void sq_add_where(char *sql, size_t n, const char *frag, int *nconds)
 {
     size_t len = strlen(sql);
     snprintf(sql + len, n - len, "%s%s", *nconds ? " AND " : " WHERE ", frag);
     (*nconds)++;
 }
 
-static void bind_or_skip(sqlite3_stmt *q, int i, const char *v)
+void sq_bind_or_skip(sqlite3_stmt *q, int i, const char *v)
 {
     if (v)
         sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
@@ -207,16 +207,16 @@ int sq_scan_list(mg_store *base, const store_filter *f, store_scan_fn fn, void *
     char sql[1024] = "SELECT " SCAN_COLS " FROM scans";
     int nc = 0;
     if (f->model_uuid)
-        add_sql(sql, sizeof sql, "model_uuid = ?1", &nc);
+        sq_add_where(sql, sizeof sql, "model_uuid = ?1", &nc);
     if (f->ns && f->name)
-        add_sql(sql, sizeof sql, "model_uuid IN (SELECT uuid FROM models WHERE namespace = ?2 AND model_name = ?3)",
-                &nc);
+        sq_add_where(sql, sizeof sql,
+                     "model_uuid IN (SELECT uuid FROM models WHERE namespace = ?2 AND model_name = ?3)", &nc);
     if (f->outcome)
-        add_sql(sql, sizeof sql, "eval_outcome = ?4", &nc);
+        sq_add_where(sql, sizeof sql, "eval_outcome = ?4", &nc);
     if (f->since)
-        add_sql(sql, sizeof sql, "created_at >= ?5", &nc);
+        sq_add_where(sql, sizeof sql, "created_at >= ?5", &nc);
     if (f->after_created_at && f->after_uuid)
-        add_sql(sql, sizeof sql, "(created_at, uuid) < (?6, ?7)", &nc);
+        sq_add_where(sql, sizeof sql, "(created_at, uuid) < (?6, ?7)", &nc);
     size_t len = strlen(sql);
     snprintf(sql + len, sizeof sql - len, " ORDER BY created_at DESC, uuid DESC LIMIT ?8");
     pthread_mutex_lock(&st->mu);
@@ -225,7 +225,7 @@ int sq_scan_list(mg_store *base, const store_filter *f, store_scan_fn fn, void *
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK) {
         const char *vals[] = {f->model_uuid, f->ns, f->name, f->outcome, f->since, f->after_created_at, f->after_uuid};
         for (int i = 0; i < 7; i++)
-            bind_or_skip(q, i + 1, vals[i]);
+            sq_bind_or_skip(q, i + 1, vals[i]);
         sqlite3_bind_int(q, 8, f->limit);
         rc = each_scan(q, 0, fn, ctx);
         sqlite3_finalize(q);
@@ -261,8 +261,8 @@ int sq_model_list(mg_store *base, const store_filter *f, store_model_fn fn, void
     sqlite3_stmt *q;
     int rc = STORE_EDB;
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK) {
-        bind_or_skip(q, 1, f->after_created_at);
-        bind_or_skip(q, 2, f->after_uuid);
+        sq_bind_or_skip(q, 1, f->after_created_at);
+        sq_bind_or_skip(q, 2, f->after_uuid);
         sqlite3_bind_int(q, 3, f->limit);
         rc = each_model(q, fn, ctx);
         sqlite3_finalize(q);
@@ -336,7 +336,7 @@ int sq_scan_last_allowed(mg_store *base, const char *model_uuid, const char *mod
                            " AND eval_outcome = 'ALLOWED' ORDER BY created_at DESC, uuid DESC LIMIT 1",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, model_uuid, -1, SQLITE_STATIC);
-        bind_or_skip(q, 2, model_version_uuid);
+        sq_bind_or_skip(q, 2, model_version_uuid);
         rc = one_scan(q, fn, ctx);
         sqlite3_finalize(q);
     }

@@ -15,13 +15,11 @@ Prints ok/FAIL per check and "N passed, N failed".
 """
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import Checks, Service, free_port, make_big_model  # noqa: E402
+from svclib import Checks, Service, free_port, make_big_model, run_suite  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 check = Checks()
@@ -150,24 +148,9 @@ def oldest(work):
         svc.stop()
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="mg-ratelimit-")
-    try:
-        for step in (limited, unlimited, configured, oldest):
-            step(work)
-    except Exception as e:  # a crash of the test itself is a failure, not a silent pass
-        import traceback
-        traceback.print_exc()
-        check("rate limit test ran to the end", False, repr(e))
-    finally:
-        if check.failed:
-            for name in os.listdir(work):
-                log = os.path.join(work, name, "serve.log")
-                if os.path.exists(log):
-                    print("--- %s/serve.log ---" % name)
-                    print(open(log, errors="replace").read()[-2000:])
-        shutil.rmtree(work, ignore_errors=True)
-    return check.summary()
+def steps(work):
+    for step in (limited, unlimited, configured, oldest):
+        step(work)
 
 
-sys.exit(main())
+sys.exit(run_suite(check, "mg-ratelimit-", "rate limit test", steps))

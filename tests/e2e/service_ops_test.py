@@ -28,14 +28,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import jsonschema
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import EXAMPLES, ROOT, Checks, Service, files_with, free_port, make_big_model  # noqa: E402
+from svclib import EXAMPLES, ROOT, Checks, Service, files_with, free_port, make_big_model, run_suite  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 PY = "/usr/bin/python3"
@@ -448,27 +447,12 @@ def unreachable(work):
     check("stops cleanly after remote failures", rc == 0, rc)
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="mg-service-ops-")
-    try:
-        big = make_big_model(os.path.join(work, "big-model"), NFILES)
-        for step in (queue, policy_in_flight, sigterm, kill9, interrupted):
-            step(work, big)
-        config(work)
-        remote(work)
-    except Exception as e:  # a crash of the test itself is a failure, not a silent pass
-        import traceback
-        traceback.print_exc()
-        check("service ops test ran to the end", False, repr(e))
-    finally:
-        if check.failed:
-            for name in os.listdir(work):
-                log = os.path.join(work, name, "serve.log")
-                if os.path.exists(log):
-                    print("--- %s/serve.log ---" % name)
-                    print(open(log, errors="replace").read()[-2000:])
-        shutil.rmtree(work, ignore_errors=True)
-    return check.summary()
+def steps(work):
+    big = make_big_model(os.path.join(work, "big-model"), NFILES)
+    for step in (queue, policy_in_flight, sigterm, kill9, interrupted):
+        step(work, big)
+    config(work)
+    remote(work)
 
 
-sys.exit(main())
+sys.exit(run_suite(check, "mg-service-ops-", "service ops test", steps))

@@ -12,9 +12,11 @@ import http.client
 import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -41,6 +43,28 @@ class Checks:
     def summary(self):
         print("%d passed, %d failed" % (self.passed, self.failed))
         return 1 if self.failed else 0
+
+
+def run_suite(check, prefix, what, steps):
+    """Runs steps(work) in a fresh temporary folder and returns the suite's
+    exit code: a crash of the test itself is a failure, not a silent pass,
+    and when anything failed the tail of every <work>/*/serve.log is shown."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        steps(work)
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        check("%s ran to the end" % what, False, repr(e))
+    finally:
+        if check.failed:
+            for name in sorted(os.listdir(work)):
+                log = os.path.join(work, name, "serve.log")
+                if os.path.exists(log):
+                    print("--- %s/serve.log ---" % name)
+                    print(open(log, errors="replace").read()[-2000:])
+        shutil.rmtree(work, ignore_errors=True)
+    return check.summary()
 
 
 def free_port():
