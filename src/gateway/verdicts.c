@@ -197,8 +197,7 @@ static srv_job *start_scan(const srv_ctx *ctx, const char *model_uri, const char
         job_unref(job);
         return NULL;
     }
-    store_scan row = {.uuid = uuid, .model_uri = model_uri, .created_at = created};
-    if (store_scan_add(ctx->store, &row) != STORE_OK) {
+    if (job_store(ctx, job) != STORE_OK) {
         pool_unreserve(ctx->pool);
         job_unref(job);
         return NULL;

@@ -143,7 +143,8 @@ struct srv_job {
     char created_at[40];
     char *model_uri, *license, *labels; /* labels: JSON object text or NULL */
     char *path;                         /* resolved local path, NULL: remote or to resolve again */
-    char *hub_token; /* the gateway's caller token for this hub scan (never stored), NULL: the configured one */
+    char *hub_token;     /* the gateway's caller token for this hub scan (never stored), NULL: the configured one */
+    char queue_key[160]; /* rules version, policy digest, license: what a duplicate must share (job_store) */
     /* the outcome, written by the worker before the pool marks it done */
     char *report; /* the stored report document, NULL when it could not be stored */
     int src_rc;   /* SRC_* of a remote source (SRC_OK otherwise) */
@@ -169,6 +170,12 @@ srv_job *job_new(const char *uuid, const char *created_at, const char *model_uri
                  const char *labels, const char *path);
 srv_job *job_ref(srv_job *job);
 void job_unref(srv_job *job);
+/* Stores a new job's scan as PENDING, with its queue key (the rules
+ * version, the digest of the policy in force and the caller's license: a
+ * duplicate in flight joins it only when all three match) and, when it
+ * carries a gateway caller's token on a shared queue, this process as the
+ * one to run it first. Returns the store's code. */
+int job_store(const srv_ctx *ctx, srv_job *job);
 /* Runs a job's scan (local or remote), judges it with the policy in force
  * and stores the report; fills report/src_rc/err. */
 void job_run(const srv_ctx *ctx, srv_job *job);
@@ -205,6 +212,9 @@ void pool_push(srv_pool *p, srv_job *job);
 void pool_wait(srv_pool *p, srv_job *job, unsigned wait_s, void (*fn)(void *), void *arg);
 /* 1 when the job is done (its result fields are then final). */
 int pool_job_done(srv_pool *p, srv_job *job);
+/* The lease owner this pool's workers claim shared scans as; NULL when the
+ * queue is not shared. */
+const char *pool_owner(srv_pool *p);
 /* Queue depth and capacity, for metrics; a Retry-After estimate. */
 void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running);
 unsigned pool_retry_after(srv_pool *p);

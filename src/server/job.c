@@ -15,6 +15,7 @@
  * A job is shared by the queue, the worker and a request waiting for it;
  * the last reference frees it.
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,36 @@ void job_unref(srv_job *job)
     free(job->hub_token);
     free(job->report);
     free(job);
+}
+
+/* "RULES POLICY LICENSE": the license (any text a caller sent) as the
+ * first 16 hex digits of its SHA-256, so that the key stays short. */
+static void queue_key(const srv_ctx *ctx, const char *license, char *out, size_t n)
+{
+    char lic[17] = "-";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (license && EVP_Digest(license, strlen(license), md, &len, EVP_sha256(), NULL) && len >= 8)
+        for (int i = 0; i < 8; i++)
+            snprintf(lic + 2 * i, 3, "%02x", md[i]);
+    const policy_ref *pol = policies_acquire(ctx->policies);
+    snprintf(out, n, "%.40s %.80s %s", mg_engine_rules_version(ctx->engine), mg_policy_digest(policy_of(pol)), lic);
+    policies_release(ctx->policies, pol);
+}
+
+int job_store(const srv_ctx *ctx, srv_job *job)
+{
+    queue_key(ctx, job->license, job->queue_key, sizeof job->queue_key);
+    store_scan row = {
+        .uuid = job->uuid,
+        .model_uri = job->model_uri,
+        .license = job->license,
+        .labels = job->labels,
+        .created_at = job->created_at,
+        .queue_key = job->queue_key,
+        .affinity = job->hub_token && ctx->pool ? pool_owner(ctx->pool) : NULL,
+    };
+    return store_scan_add(ctx->store, &row);
 }
 
 /* A report whose only file is the model itself, in status ERROR. */

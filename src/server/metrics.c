@@ -1,16 +1,16 @@
 /*
  * metrics.c - GET /metrics: the service's counters in the Prometheus text
  * exposition format (version 0.0.4): scans by outcome, bytes read, scan
- * durations as a histogram, queue depth, capacity and the age of the
- * oldest waiting scan, HTTP answers by status, requests refused by the
+ * durations as a histogram, queue depth, capacity, the scans running and
+ * the age of the oldest waiting scan, HTTP answers by status, requests refused by the
  * per-token rate limits, verdict changes, scans of watched models.
  *
  * Counters are lock-free atomics bumped by the scan workers and the HTTP
  * threads; they count since the process started, as Prometheus expects
  * (rate() handles restarts). The histogram keeps per-bucket counts and sums
- * them into the cumulative `le` buckets when rendered. The oldest waiting
- * scan's age comes from the store (the oldest PENDING row), so that it is
- * the same on every process of a shared queue.
+ * them into the cumulative `le` buckets when rendered. The queue's figures
+ * come from the store (store_queue_stats: one query over the unfinished
+ * scans), so that they are the same on every process of a shared queue.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -84,27 +84,14 @@ void metrics_rate_limited(srv_metrics *m)
 
 typedef unsigned long long ull;
 
-/* Stops the walk of unfinished scans (oldest first) at the first PENDING
- * one and keeps its created_at. */
-static int oldest_pending(void *arg, const store_scan *row)
+/* Seconds since the oldest waiting scan was accepted (created, from
+ * store_queue_stats); 0 when none waits. */
+static double oldest_age(const char *created)
 {
-    if (row->state != SCAN_PENDING || !row->created_at)
-        return 0;
-    snprintf(arg, 40, "%s", row->created_at);
-    return 1;
-}
-
-/* Seconds since the oldest waiting scan was accepted; 0 when none waits
- * (or the store cannot say). */
-static double oldest_age(mg_store *st)
-{
-    char created[40] = "";
-    int rc = st ? store_scan_unfinished(st, oldest_pending, created) : STORE_OK;
     struct tm tm = {0};
     unsigned us = 0;
-    if ((rc != STORE_OK && rc != 1) || !created[0] ||
-        sscanf(created, "%4d-%2d-%2dT%2d:%2d:%2d.%6uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &us) < 6)
+    if (!created[0] || sscanf(created, "%4d-%2d-%2dT%2d:%2d:%2d.%6uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                              &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us) < 6)
         return 0;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -142,10 +129,16 @@ static void render_service(FILE *f, srv_metrics *m, srv_pool *pool, mg_store *st
 {
     size_t depth, cap, running;
     pool_stats(pool, &depth, &cap, &running);
+    /* the store's figures, the same on every process of a shared queue */
+    store_queue_info q;
+    if (!st || store_queue_stats(st, &q) != STORE_OK)
+        q = (store_queue_info){(long)depth, (long)running, ""};
     fprintf(f,
             "# HELP modelgate_queue_oldest_seconds Age of the oldest scan waiting for a worker (0: none waits).\n"
-            "# TYPE modelgate_queue_oldest_seconds gauge\nmodelgate_queue_oldest_seconds %.3f\n",
-            oldest_age(st));
+            "# TYPE modelgate_queue_oldest_seconds gauge\nmodelgate_queue_oldest_seconds %.3f\n"
+            "# HELP modelgate_queue_running Scans running now, on any process sharing the store.\n"
+            "# TYPE modelgate_queue_running gauge\nmodelgate_queue_running %ld\n",
+            oldest_age(q.oldest), q.running);
     fprintf(f,
             "# HELP modelgate_queue_depth Scans waiting for a worker.\n# TYPE modelgate_queue_depth gauge\n"
             "modelgate_queue_depth %zu\n"

@@ -61,7 +61,11 @@ struct srv_pool {
     int shared;
     srv_job *tracked;
     srv_job **held;
-    char owner[96];            /* lease owner: host, pid and this pool's address */
+    char owner[96];         /* lease owner: host, pid and this pool's address */
+    size_t cluster_waiting; /* scans waiting in the database, as the keeper last counted */
+    size_t cluster_running;
+    size_t pushed;             /* scans this process queued since that count */
+    double recounted;          /* when pool_reserve last counted the queue itself */
     pthread_mutex_t listen_mu; /* one idle worker LISTENs, the others nap */
     pthread_cond_t keeper;
     pthread_t keeper_thread;
@@ -73,6 +77,7 @@ enum {
     SHARED_RENEW_MS = 2000, /* the keeper renews leases this often */
     SHARED_POLL_MS = 150,   /* and looks for scans finished elsewhere this often */
     SHARED_IDLE_MS = 1000,  /* an idle worker looks at the queue at least this often */
+    SHARED_COUNT_MS = 500,  /* the keeper counts the whole queue this often (the limit's lag) */
 };
 
 /* ---- waiters (under mu) ---- */
@@ -179,10 +184,34 @@ int pool_job_done(srv_pool *p, srv_job *job)
 
 /* ---- the queue ---- */
 
+/* Scans waiting, as the limit counts them (mu held): this process's queue,
+ * or on a shared queue the whole database's. */
+static size_t waiting(const srv_pool *p)
+{
+    return p->shared ? p->cluster_waiting + p->pushed : p->depth;
+}
+
+static int reserve_rc(const srv_pool *p)
+{
+    return p->stopping ? -2 : waiting(p) + p->reserved >= p->capacity ? -1 : 0;
+}
+
+static void count_queue(srv_pool *p);
+
 int pool_reserve(srv_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    int rc = p->stopping ? -2 : p->depth + p->reserved >= p->capacity ? -1 : 0;
+    int rc = reserve_rc(p);
+    /* a shared queue that looks full from the last count: the database
+     * decides, at most every 50 ms (under a flood of 429s the count would
+     * otherwise run once per request) */
+    if (rc == -1 && p->shared && mono_now() - p->recounted > 0.05) {
+        p->recounted = mono_now();
+        pthread_mutex_unlock(&p->mu);
+        count_queue(p);
+        pthread_mutex_lock(&p->mu);
+        rc = reserve_rc(p);
+    }
     if (rc == 0)
         p->reserved++;
     pthread_mutex_unlock(&p->mu);
@@ -231,7 +260,8 @@ static void join(srv_pool *p, srv_job *job)
 {
     char uuid[37];
     if (strncmp(job->model_uri, "hf://", 5) == 0 &&
-        store_scan_joined(p->ctx->store, job->uuid, job->model_uri, uuid) == STORE_OK && strcmp(uuid, job->uuid) != 0) {
+        store_scan_joined(p->ctx->store, job->uuid, job->model_uri, job->queue_key, uuid) == STORE_OK &&
+        strcmp(uuid, job->uuid) != 0) {
         fprintf(stderr, "modelgate: scan %s joins scan %s of %s\n", job->uuid, uuid, job->model_uri);
         memcpy(job->uuid, uuid, sizeof uuid);
     }
@@ -244,9 +274,10 @@ void pool_push(srv_pool *p, srv_job *job)
     pthread_mutex_lock(&p->mu);
     if (p->reserved)
         p->reserved--;
-    if (p->shared)
+    if (p->shared) {
+        p->pushed++;
         track(p, job);
-    else
+    } else
         enqueue(p, job);
     pthread_mutex_unlock(&p->mu);
     if (p->shared)
@@ -348,18 +379,27 @@ static void *worker_main(void *arg)
 
 void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running)
 {
+    if (p->shared)
+        count_queue(p); /* what is shown is counted now, not up to 0.5 s ago */
     pthread_mutex_lock(&p->mu);
-    *depth = p->depth;
+    *depth = waiting(p);
     *capacity = p->capacity;
     *running = p->running;
     pthread_mutex_unlock(&p->mu);
 }
 
+const char *pool_owner(srv_pool *p)
+{
+    return p->shared ? p->owner : NULL;
+}
+
 unsigned pool_retry_after(srv_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    /* the time the scans ahead need on average, over the workers */
-    double s = p->avg_s * ((double)p->depth / (double)(p->nworkers ? p->nworkers : 1) + 1.0);
+    /* the time the scans ahead need on average, over the workers (on a
+     * shared queue: those busy anywhere, as counted last) */
+    size_t workers = p->shared ? p->cluster_running : p->nworkers;
+    double s = p->avg_s * ((double)waiting(p) / (double)(workers ? workers : 1) + 1.0);
     pthread_mutex_unlock(&p->mu);
     return s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)(s + 0.999);
 }
@@ -540,6 +580,10 @@ static void keeper_poll(srv_pool *p)
                 memcpy(j->model_uuid, f.model_uuid, sizeof f.model_uuid);
             }
             pthread_mutex_unlock(&p->mu);
+            /* a re-evaluation this process queued and a worker elsewhere
+             * ran: only this process knows the verdict before it */
+            if (ours && j->prev_outcome[0] && strcmp(j->prev_outcome, j->outcome) != 0)
+                verdict_changed(p->ctx, j);
             if (ours)
                 shared_done(p, j);
         }
@@ -562,17 +606,40 @@ static void keeper_renew(srv_pool *p)
     }
 }
 
+/* Counts the whole queue, for the limit, Retry-After and /metrics. A
+ * failed count keeps the last one. Scans pushed while the count ran may be
+ * counted twice until the next: the limit errs on the full side, and
+ * pool_reserve counts again before it refuses. */
+static void count_queue(srv_pool *p)
+{
+    store_queue_info q;
+    pthread_mutex_lock(&p->mu);
+    size_t before = p->pushed;
+    pthread_mutex_unlock(&p->mu);
+    if (store_queue_stats(p->ctx->store, &q) != STORE_OK)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->cluster_waiting = q.waiting > 0 ? (size_t)q.waiting : 0;
+    p->cluster_running = q.running > 0 ? (size_t)q.running : 0;
+    p->pushed -= before;
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *keeper_main(void *arg)
 {
     srv_pool *p = arg;
-    double next_renew = mono_now() + SHARED_RENEW_MS / 1000.0;
-    while (!mono_nap(&p->mu, &p->keeper, &p->timer_exit, SHARED_POLL_MS)) {
+    double next_renew = mono_now() + SHARED_RENEW_MS / 1000.0, next_count = 0;
+    do {
+        if (mono_now() >= next_count) {
+            count_queue(p);
+            next_count = mono_now() + SHARED_COUNT_MS / 1000.0;
+        }
         keeper_poll(p);
         if (mono_now() >= next_renew) {
             keeper_renew(p);
             next_renew = mono_now() + SHARED_RENEW_MS / 1000.0;
         }
-    }
+    } while (!mono_nap(&p->mu, &p->keeper, &p->timer_exit, SHARED_POLL_MS));
     return NULL;
 }
 

@@ -148,19 +148,6 @@ static int find_stale(const srv_ctx *ctx, stale *s)
     return rc;
 }
 
-/* Stores a re-scan as PENDING, like an accepted POST /scans. */
-static int add_row(const srv_ctx *ctx, const srv_job *job)
-{
-    store_scan row = {
-        .uuid = job->uuid,
-        .model_uri = job->model_uri,
-        .license = job->license,
-        .labels = job->labels,
-        .created_at = job->created_at,
-    };
-    return store_scan_add(ctx->store, &row);
-}
-
 int rescan_offline(const srv_ctx *ctx, rescan_changed_fn changed, void *arg, size_t *nscanned)
 {
     stale s;
@@ -168,7 +155,7 @@ int rescan_offline(const srv_ctx *ctx, rescan_changed_fn changed, void *arg, siz
     int rc = find_stale(ctx, &s);
     for (size_t i = 0; rc == STORE_OK && i < s.n; i++) {
         srv_job *job = s.jobs[i];
-        rc = add_row(ctx, job);
+        rc = job_store(ctx, job); /* PENDING, like an accepted POST /scans */
         if (rc != STORE_OK)
             break;
         job_run(ctx, job);
@@ -209,7 +196,7 @@ static void walk(srv_rescan *r)
         fprintf(stderr, "modelgate: re-evaluating %zu model%s (rules or policy changed)\n", s.n, s.n == 1 ? "" : "s");
     size_t queued = 0;
     for (; queued < s.n; queued++) {
-        if (add_row(ctx, s.jobs[queued]) != STORE_OK) {
+        if (job_store(ctx, s.jobs[queued]) != STORE_OK) {
             fprintf(stderr, "modelgate: re-evaluation: cannot store a scan; stopped\n");
             break;
         }

@@ -117,9 +117,7 @@ static srv_job *accept_scan(const srv_ctx *ctx, const scan_req *sr, const char *
         job_unref(job);
         return NULL;
     }
-    store_scan row = {
-        .uuid = uuid, .model_uri = sr->model_uri, .license = sr->license, .labels = sr->labels, .created_at = created};
-    if (store_scan_add(ctx->store, &row) != STORE_OK) {
+    if (job_store(ctx, job) != STORE_OK) {
         pool_unreserve(ctx->pool);
         fail(resp, 500, "could not store the scan");
         job_unref(job);

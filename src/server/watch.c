@@ -363,14 +363,7 @@ static int queue_scan(srv_watch *w, watched *m, const last_scan *ls, const char 
     }
     if (ls->found)
         snprintf(job->prev_outcome, sizeof job->prev_outcome, "%s", ls->outcome);
-    store_scan row = {
-        .uuid = job->uuid,
-        .model_uri = job->model_uri,
-        .license = job->license,
-        .labels = job->labels,
-        .created_at = job->created_at,
-    };
-    if (store_scan_add(ctx->store, &row) != STORE_OK) {
+    if (job_store(ctx, job) != STORE_OK) {
         fprintf(stderr, "modelgate: watch %s: cannot store a scan; trying again later\n", m->uri);
         job_unref(job);
         return -1;

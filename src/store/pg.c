@@ -508,4 +508,5 @@ static const store_ops pg_ops = {
     .queue_notify = pg_queue_notify,
     .queue_wait = pg_queue_wait,
     .scan_joined = pg_scan_joined,
+    .queue_stats = pg_queue_stats,
 };

@@ -102,7 +102,7 @@ int pg_int(const PGresult *res, int r, int c);
 /* pg_scans.c */
 int pg_scan_add(mg_store *base, const store_scan *scan);
 int pg_scan_start(mg_store *base, const char *uuid, int *attempts);
-int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, char out[37]);
+int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, const char *queue_key, char out[37]);
 int pg_scan_put(mg_store *base, const store_scan *scan);
 int pg_scan_get(mg_store *base, const char *uuid, store_scan_fn fn, void *ctx);
 int pg_scan_unfinished(mg_store *base, store_scan_fn fn, void *ctx);
@@ -141,6 +141,7 @@ int pg_scan_blocked(mg_store *base, int limit, store_blocked_fn fn, void *ctx);
 int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn fn, void *ctx);
 int pg_queue_renew(mg_store *base, const char *uuid, const char *owner, int lease_s);
 int pg_queue_notify(mg_store *base);
+int pg_queue_stats(mg_store *base, store_queue_info *out);
 int pg_queue_wait(mg_store *base, int ms);
 
 #endif

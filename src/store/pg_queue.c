@@ -39,7 +39,8 @@ int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn
     int rc = pg_fetch(pg_of(base),
                       "UPDATE scans SET state = 'RUNNING', attempts = attempts + 1, lease_owner = $1,"
                       " lease_until = now() + make_interval(secs => $2::int)"
-                      " WHERE uuid = (SELECT uuid FROM scans WHERE state = 'PENDING'"
+                      " WHERE uuid = (SELECT uuid FROM scans WHERE (state = 'PENDING'"
+                      " AND (affinity IS NULL OR affinity = $1 OR affinity_until < now()))"
                       " OR (state = 'RUNNING' AND lease_until < now())"
                       " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
                       " RETURNING " PG_SCAN_COLS,
@@ -49,6 +50,21 @@ int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn
     rc = PQntuples(r) == 1 ? pg_each_scan(r, 0, fn, ctx) : STORE_ENOTFOUND;
     PQclear(r);
     return rc;
+}
+
+int pg_queue_stats(mg_store *base, store_queue_info *out)
+{
+    PGresult *r;
+    int rc = pg_fetch(pg_of(base), QUEUE_STATS_SQL, NULL, 0, &r);
+    if (rc != STORE_OK)
+        return rc;
+    if (PQntuples(r) == 1) {
+        out->waiting = pg_int(r, 0, 0);
+        out->running = pg_int(r, 0, 1);
+        snprintf(out->oldest, sizeof out->oldest, "%s", pg_val(r, 0, 2));
+    }
+    PQclear(r);
+    return STORE_OK;
 }
 
 int pg_queue_renew(mg_store *base, const char *uuid, const char *owner, int lease_s)

@@ -82,23 +82,30 @@ static int walk_scans(int rc, PGresult *res, int with_report, store_scan_fn fn, 
 
 int pg_scan_add(mg_store *base, const store_scan *s)
 {
-    const char *args[] = {s->uuid, s->model_uri, s->created_at, s->license, s->labels};
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", STORE_AFFINITY_S);
+    const char *args[] = {s->uuid,     s->model_uri, s->created_at,
+                          s->license,  s->labels,    s->queue_key ? s->queue_key : "",
+                          s->affinity, secs};
     return pg_fetch(pg_of(base),
                     "INSERT INTO scans (uuid, model_uuid, model_uri, eval_outcome, created_at, report, state,"
-                    " license, labels) VALUES ($1, '', $2, 'PENDING', $3, '', 'PENDING', $4, $5)"
-                    /* a hub commit already queued or running: joined (pg_scan_joined) */
-                    " ON CONFLICT (model_uri) WHERE state <> 'DONE' AND model_uri LIKE 'hf://%@%' DO NOTHING",
-                    args, 5, NULL);
+                    " license, labels, queue_key, affinity, affinity_until)"
+                    " VALUES ($1, '', $2, 'PENDING', $3, '', 'PENDING', $4, $5, $6, $7,"
+                    " CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8::int) END)"
+                    /* a hub commit already queued or running under this key: joined (pg_scan_joined) */
+                    " ON CONFLICT (model_uri, queue_key) WHERE state <> 'DONE' AND model_uri LIKE 'hf://%@%'"
+                    " DO NOTHING",
+                    args, 8, NULL);
 }
 
-int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, char out[37])
+int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, const char *queue_key, char out[37])
 {
-    const char *args[] = {uuid, model_uri};
+    const char *args[] = {uuid, model_uri, queue_key};
     PGresult *r;
     int rc = pg_fetch(pg_of(base),
-                      "SELECT uuid FROM scans WHERE uuid = $1 OR model_uri = $2"
+                      "SELECT uuid FROM scans WHERE uuid = $1 OR (model_uri = $2 AND queue_key = $3)"
                       " ORDER BY uuid = $1 DESC, state = 'DONE', created_at DESC LIMIT 1",
-                      args, 2, &r);
+                      args, 3, &r);
     if (rc != STORE_OK)
         return rc;
     rc = PQntuples(r) == 1 ? STORE_OK : STORE_ENOTFOUND;

@@ -320,6 +320,7 @@ static const store_ops sq_ops = {
     .token_role = sq_token_role,
     .scan_add = sq_scan_add,
     .scan_start = sq_scan_start,
+    .queue_stats = sq_queue_stats,
     .scan_put = sq_scan_put,
     .scan_get = sq_scan_get,
     .scan_unfinished = sq_scan_unfinished,

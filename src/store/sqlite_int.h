@@ -43,6 +43,7 @@ const char *sq_col_or_null(sqlite3_stmt *q, int i);
 /* sqlite_scans.c */
 int sq_scan_add(mg_store *base, const store_scan *scan);
 int sq_scan_start(mg_store *base, const char *uuid, int *attempts);
+int sq_queue_stats(mg_store *base, store_queue_info *out);
 int sq_scan_put(mg_store *base, const store_scan *scan);
 int sq_scan_get(mg_store *base, const char *uuid, store_scan_fn fn, void *ctx);
 int sq_scan_unfinished(mg_store *base, store_scan_fn fn, void *ctx);

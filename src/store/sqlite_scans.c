@@ -65,12 +65,33 @@ static int each_scan(sqlite3_stmt *q, int with_report, store_scan_fn fn, void *c
 int sq_scan_add(mg_store *base, const store_scan *s)
 {
     sq_store *st = sq_of(base);
-    const char *args[] = {s->uuid, s->model_uri, s->created_at, s->license, s->labels};
+    const char *args[] = {s->uuid,    s->model_uri, s->created_at,
+                          s->license, s->labels,    s->queue_key ? s->queue_key : ""};
     pthread_mutex_lock(&st->mu);
     int rc = sq_run(st->db,
                     "INSERT INTO scans (uuid, model_uuid, model_uri, eval_outcome, created_at, report, state,"
-                    " license, labels) VALUES (?1, '', ?2, 'PENDING', ?3, '', 'PENDING', ?4, ?5)",
-                    args, 5);
+                    " license, labels, queue_key) VALUES (?1, '', ?2, 'PENDING', ?3, '', 'PENDING', ?4, ?5, ?6)",
+                    args, 6);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int sq_queue_stats(mg_store *base, store_queue_info *out)
+{
+    sq_store *st = sq_of(base);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    int rc = STORE_EDB;
+    if (sqlite3_prepare_v2(st->db, QUEUE_STATS_SQL, -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            out->waiting = (long)sqlite3_column_int64(q, 0);
+            out->running = (long)sqlite3_column_int64(q, 1);
+            const unsigned char *t = sqlite3_column_text(q, 2);
+            snprintf(out->oldest, sizeof out->oldest, "%s", t ? (const char *)t : "");
+            rc = STORE_OK;
+        }
+        sqlite3_finalize(q);
+    }
     pthread_mutex_unlock(&st->mu);
     return rc;
 }

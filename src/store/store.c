@@ -215,9 +215,16 @@ int store_queue_wait(mg_store *st, int ms)
     return st->ops->queue_wait ? st->ops->queue_wait(st, ms) : STORE_ENOTSUP;
 }
 
-int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, char out[37])
+int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, const char *queue_key, char out[37])
 {
-    return st->ops->scan_joined ? st->ops->scan_joined(st, uuid, model_uri, out) : STORE_ENOTSUP;
+    return st->ops->scan_joined ? st->ops->scan_joined(st, uuid, model_uri, queue_key ? queue_key : "", out)
+                                : STORE_ENOTSUP;
+}
+
+int store_queue_stats(mg_store *st, store_queue_info *out)
+{
+    memset(out, 0, sizeof *out);
+    return st->ops->queue_stats(st, out);
 }
 
 int store_scan_list(mg_store *st, const store_filter *f, store_scan_fn fn, void *ctx)

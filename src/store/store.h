@@ -90,6 +90,9 @@ typedef struct store_scan {
     const char *report;     /* the report document, exactly as mg_report_json wrote it */
     store_state state;
     int attempts; /* times a worker started it */
+    /* store_scan_add only: */
+    const char *queue_key; /* what an in-flight scan must share for a new one to join it (an index key: short) */
+    const char *affinity;  /* the lease owner that should run it first (store_queue_claim), or NULL */
 } store_scan;
 
 typedef int (*store_scan_fn)(void *ctx, const store_scan *row);
@@ -119,8 +122,12 @@ int store_has_queue(mg_store *st);
 /* Claims the oldest scan that is PENDING, or RUNNING with a lease that
  * ran out (its worker died): marks it RUNNING, counts the attempt, and
  * leases it to `owner` for `lease_s` seconds; fn gets the row (no report).
+ * A scan added with an affinity is left to that owner for
+ * STORE_AFFINITY_S seconds (it holds what the scan needs and the store
+ * does not keep: a gateway caller's hub token), then anyone takes it.
  * Concurrent claimers never get the same scan (FOR UPDATE SKIP LOCKED).
  * STORE_ENOTFOUND when nothing waits. */
+enum { STORE_AFFINITY_S = 30 };
 int store_queue_claim(mg_store *st, const char *owner, int lease_s, store_scan_fn fn, void *ctx);
 /* Extends the lease of `owner` on scan `uuid` by `lease_s` seconds from
  * now; STORE_ENOTFOUND when the scan is done or the lease is no longer
@@ -128,10 +135,19 @@ int store_queue_claim(mg_store *st, const char *owner, int lease_s, store_scan_f
 int store_queue_renew(mg_store *st, const char *uuid, const char *owner, int lease_s);
 /* The scan a just-added scan `uuid` became: store_scan_add of a hub model
  * at a commit (hf://NS/NAME@SHA) that is already queued or running
- * anywhere in the cluster adds nothing, and joins that one. `out` gets
- * `uuid` itself, or the uuid of the scan it joined (or, when that one
- * finished meanwhile, of the newest scan of model_uri). */
-int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, char out[37]);
+ * anywhere in the cluster under the same queue key adds nothing, and joins
+ * that one. `out` gets `uuid` itself, or the uuid of the scan it joined
+ * (or, when that one finished meanwhile, of the newest scan of model_uri
+ * under that key). */
+int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, const char *queue_key, char out[37]);
+/* The queue as the store sees it, for every process on it: scans waiting
+ * for a worker, scans running, and the created_at of the oldest waiting
+ * one ("" when none waits). */
+typedef struct store_queue_info {
+    long waiting, running;
+    char oldest[40];
+} store_queue_info;
+int store_queue_stats(mg_store *st, store_queue_info *out);
 /* Wakes the workers of every process (NOTIFY): a scan was queued. */
 int store_queue_notify(mg_store *st);
 /* Waits up to `ms` milliseconds for a store_queue_notify of any process

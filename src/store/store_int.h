@@ -13,6 +13,12 @@
 #ifndef MG_STORE_INT_H
 #define MG_STORE_INT_H
 
+/* The queue's figures (store_queue_stats), in SQL both engines run alike;
+ * it reads the unfinished scans only (the scans_waiting index). */
+#define QUEUE_STATS_SQL                                                                                                \
+    "SELECT count(*) FILTER (WHERE state = 'PENDING'), count(*) FILTER (WHERE state = 'RUNNING'),"                     \
+    " coalesce(min(created_at) FILTER (WHERE state = 'PENDING'), '') FROM scans WHERE state <> 'DONE'"
+
 #include <pthread.h>
 
 #include "store.h"
@@ -72,7 +78,8 @@ typedef struct store_ops {
     int (*queue_renew)(mg_store *st, const char *uuid, const char *owner, int lease_s);
     int (*queue_notify)(mg_store *st);
     int (*queue_wait)(mg_store *st, int ms);
-    int (*scan_joined)(mg_store *st, const char *uuid, const char *model_uri, char out[37]);
+    int (*scan_joined)(mg_store *st, const char *uuid, const char *model_uri, const char *queue_key, char out[37]);
+    int (*queue_stats)(mg_store *st, store_queue_info *out);
 } store_ops;
 
 /* Tokens already seen, by hash. Every request presents a token, and a

@@ -4,7 +4,7 @@ database, sharing its job queue (docs/deploy.md, "Many nodes"), on a
 throwaway cluster this test starts itself (pglib.py).
 
 Two `serve --role api` processes accept scans and run none; three
-`serve --role worker` processes run them. Checks: 120 scans posted at once
+`serve --role worker` processes run them. Checks: 500 scans posted at once
 through both APIs (half of them waiting for their report) all finish, each
 run exactly once (one row each, DONE, one attempt, one "scan UUID" line in
 all the workers' logs together, none in the APIs'); a worker killed with -9
@@ -13,6 +13,15 @@ the database restarted while scans run, every scan still finishes; two
 `modelgate gateway` replicas on the database, asked for the same new repo of
 a stand-in hub at once, cause exactly one scan; --role on a SQLite store is
 refused.
+
+Back-pressure and duplicates, on a database with no worker: --queue is the
+limit of the whole shared queue (an API that queued nothing itself answers
+429 once the other filled it; /metrics shows the database's depth and the
+oldest scan's age on every API); a hub commit queued twice joins one scan
+only under the same license and policy (a PUT policy makes the next one a
+scan of its own). A gateway caller's hub token is never stored: the
+gateway's own workers run the scans it queued for a private repo, though an
+idle worker process without the token waits on the same queue.
 """
 import os
 import re
@@ -78,9 +87,9 @@ def worker(work, url, name, roots):
     return Proc(work, name, args, "modelgate: worker:")
 
 
-def api(work, url, name, roots):
+def api(work, url, name, roots, queue=1000):
     args = ["--listen", "127.0.0.1:%d" % free_port(), "--data", os.path.join(work, name), "--store", url,
-            "--role", "api", "--queue", "1000"]
+            "--role", "api", "--queue", str(queue)]
     for r in roots:
         args += ["--root", r]
     return Service(BIN, os.path.join(work, name), args=args)
@@ -117,12 +126,15 @@ def rows(url):
     return store_rows_at(url, "SELECT uuid, state, attempts, eval_outcome FROM scans")
 
 
+MANY = 500
+
+
 def many_scans(url, apis, workers, token):
     t0 = time.time()
-    got = post_many(apis, token, 120)
+    got = post_many(apis, token, MANY)
     uuids = [g[0] for g in got if g[0]]
-    check("120 concurrent POSTs through two APIs are all accepted",
-          len(uuids) == 120 and all(g[1] in (200, 202) for g in got), [g for g in got if g[1] not in (200, 202)][:3])
+    check("%d concurrent POSTs through two APIs are all accepted" % MANY,
+          len(uuids) == MANY and all(g[1] in (200, 202) for g in got), [g for g in got if g[1] not in (200, 202)][:3])
     waited = [g for i, g in enumerate(got) if i % 2 == 0]
     check("every ?wait=true answers the finished report on an api-only process",
           all(g[1] == 200 and g[2] in ("ALLOWED", "BLOCKED") for g in waited),
@@ -142,7 +154,7 @@ def many_scans(url, apis, workers, token):
     check("the api processes ran none", sum(ran(apis, u) for u in uuids[:20]) == 0)
     check("clean model ALLOWED, tampered BLOCKED",
           all(r[u][3] == ("ALLOWED" if i % 2 == 0 else "BLOCKED") for i, u in enumerate(uuids) if u in r))
-    print("# 120 scans in %.1f s" % (time.time() - t0))
+    print("# %d scans in %.1f s" % (MANY, time.time() - t0))
 
 
 def lease_of(url, uuid):
@@ -231,6 +243,126 @@ def gateway_replicas(work, pg):
         hub.stop()
 
 
+def metric(svc, token, name):
+    """The value /metrics gives `name`, None when it is not there."""
+    st, _, text, _ = svc.request("GET", "/metrics", token=token)
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text.decode(errors="replace"), re.M) if st == 200 else None
+    return float(m.group(1)) if m else None
+
+
+def post(svc, token, uri, license=None):
+    body = {"model_uri": uri}
+    if license:
+        body["license"] = license
+    st, doc, _, hdrs = svc.request("POST", "/api/v1/scans", body, token=token)
+    return st, (doc or {}).get("uuid"), hdrs
+
+
+POLICY_B = b"global_threshold: HIGH\n"
+
+
+def duplicates(url, a, token):
+    """A hub commit queued twice joins one scan only when license and policy
+    are the same (nothing runs: no worker is on this database)."""
+    uri = "hf://acme/twice@" + "0123456789abcdef" * 2 + "01234567"
+    s1, u1, _ = post(a, token, uri, "mit")
+    s2, u2, _ = post(a, token, uri, "mit")
+    s3, u3, _ = post(a, token, uri, "apache-2.0")
+    check("the same hub commit and license queued twice: one scan, joined", s1 == s2 == 202 and u1 and u1 == u2,
+          (s1, s2, u1, u2))
+    check("... another license: a scan of its own", s3 == 202 and u3 and u3 != u1, (s3, u3))
+    st, _, _, _ = a.request("PUT", "/api/v1/policies", raw=POLICY_B, token=token,
+                            headers={"Content-Type": "application/yaml"})
+    s4, u4, _ = post(a, token, uri, "mit")
+    check("... another policy in force: a scan of its own", st == 200 and s4 == 202 and u4 not in (u1, u3), (st, s4))
+    got = store_rows_at(url, "SELECT count(*) FROM scans WHERE model_uri = ?", (uri,))
+    check("... three rows in the store for four requests", got and got[0][0] == 3, got)
+
+
+def back_pressure(work, pg):
+    """--queue 10 on two APIs of one database without a worker."""
+    url = pg_createdb(pg, "mg_limit")
+    a = api(work, url, "lim1", [EXAMPLES], queue=10)
+    b = api(work, url, "lim2", [EXAMPLES], queue=10)
+    try:
+        token = a.admin
+        duplicates(url, a, token)
+        time.sleep(1.2)  # past the processes' own count of the queue (every 0.5 s)
+        sts = [post(a, token, MODELS[i % 2])[0] for i in range(7)]
+        st, _, hdrs = post(a, token, MODELS[0])
+        check("one API fills the shared queue to --queue 10, then answers 429 with Retry-After",
+              sts == [202] * 7 and st == 429 and hdrs.get("retry-after", "").isdigit(), (sts, st, hdrs))
+        time.sleep(0.7)  # the other API's count of the database's queue is at most 0.5 s old
+        st, _, hdrs = post(b, token, MODELS[1])
+        check("... and so does the other API, which queued none of them", st == 429 and "retry-after" in hdrs, st)
+        waiting = store_rows_at(url, "SELECT count(*) FROM scans WHERE state = 'PENDING'")
+        check("... nothing is stored for a refused scan", waiting and waiting[0][0] == 10, waiting)
+        depth = [metric(s, token, "modelgate_queue_depth") for s in (a, b)]
+        oldest = metric(b, token, "modelgate_queue_oldest_seconds")
+        check("/metrics on either API: the database's queue depth", depth == [10.0, 10.0], depth)
+        check("... and the oldest waiting scan's age", oldest is not None and 1.0 <= oldest < 120, oldest)
+        check("... and the limit", metric(b, token, "modelgate_queue_capacity") == 10.0)
+        w = worker(work, url, "limw", [EXAMPLES])
+        try:
+            deadline, st = time.time() + 60, 429
+            while time.time() < deadline and st == 429:
+                time.sleep(0.2)
+                st, uuid, _ = post(b, token, MODELS[0])
+            check("a worker drains the queue: the API accepts scans again", st == 202, st)
+        finally:
+            w.stop()
+    finally:
+        a.stop()
+        b.stop()
+
+
+def token_affinity(work, pg):
+    """A gateway asked for private repos with the caller's hub token; an idle
+    worker process without any token waits on the same queue. Every scan
+    must be run by the gateway, which holds the token (never stored)."""
+    url = pg_createdb(pg, "mg_affinity")
+    root = os.path.join(work, "hub2")
+    repos = ["acme/secret%d" % i for i in range(4)]
+    head, _ = safetensors_header(1024)
+    for r in repos:
+        write_tree(os.path.join(root, r, "main"),
+                   {"README.md": model_card("apache-2.0"), "config.json": b'{"model_type": "bert"}\n',
+                    "model.safetensors": head + b"\x00" * 4096})
+        open(os.path.join(root, r, ".private"), "w").close()
+    secret = "hf_affinity_test_token"
+    hub = StandInHub(root, os.path.join(work, "hub2.log"), "--token", secret, "--token-scope", "private")
+    cfg = os.path.join(work, "affinity.yaml")
+    with open(cfg, "w") as f:
+        f.write("hub_endpoint: %s\n" % hub.url)
+    idle = Proc(work, "idlew", ["serve", "--role", "worker", "--workers", "4", "--store", url, "--config", cfg],
+                "modelgate: worker:")
+    port = free_port()
+    gw = Proc(work, "gwtok", ["gateway", "--listen", "127.0.0.1:%d" % port, "--upstream", hub.url, "--store", url,
+                              "--workers", "1"], "modelgate: gateway listening on")
+    try:
+        got = [None] * len(repos)
+
+        def ask(i):
+            st, _, _ = http_request(port, "GET", "/api/models/%s/revision/main" % repos[i],
+                                    headers={"Authorization": "Bearer " + secret}, timeout=60)
+            got[i] = st
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(repos))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        scans = store_rows_at(url, "SELECT model_uri, eval_outcome, lease_owner FROM scans")
+        check("private repos through a gateway with the caller's token: all answered 200", got == [200] * 4, got)
+        mine = ":%d:" % gw.proc.pid
+        check("... each scanned once, ALLOWED, by the gateway that holds the token",
+              len(scans) == 4 and all(s[1] == "ALLOWED" and mine in (s[2] or "") for s in scans), scans)
+    finally:
+        gw.stop()
+        idle.stop()
+        hub.stop()
+
+
 def sqlite_refuses(work):
     p = subprocess.run([BIN, "serve", "--role", "worker", "--data", os.path.join(work, "sq")], capture_output=True,
                        text=True, timeout=30)
@@ -259,6 +391,8 @@ def main():
         workers = killed_worker(url, apis, workers, token, big)
         db_restart(url, apis, workers, token, big)
         gateway_replicas(work, pg)
+        back_pressure(work, pg)
+        token_affinity(work, pg)
     except BaseException:
         for p in procs:  # what the processes said, for the failure's reader
             print("# log of %s:\n%s" % (p.data, p.stderr()[-3000:]))

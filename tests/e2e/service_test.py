@@ -497,7 +497,7 @@ def migrated_v1(data, tampered_report):
     db = sqlite3.connect(os.path.join(data, "modelgate.db"))
     versions = [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY version")]
     db.close()
-    check("v1 store: migrated to the current schema, stopped cleanly", versions == [1, 2, 3, 4, 5, 6] and rc == 0,
+    check("v1 store: migrated to the current schema, stopped cleanly", versions == [1, 2, 3, 4, 5, 6, 7] and rc == 0,
           (versions, rc))
 
 

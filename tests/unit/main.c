@@ -18,7 +18,7 @@ int test_failed;
     X(s3_list_xml) X(s3_list_xml_refusals) X(s3_error_xml) X(store_verdicts) X(store_decisions) \
     X(store_sessions) X(store_policy_history) X(store_overview) X(store_tokens) X(store_scan_life)      \
     X(store_listings) X(store_models) X(store_policies) X(store_concurrent_open) X(store_threads)      \
-    X(store_pg_connection) X(ratelimit_buckets)
+    X(store_pg_connection) X(store_pg_queue) X(ratelimit_buckets)
 // clang-format on
 
 #define DECL(name) void test_##name(void);

@@ -34,7 +34,7 @@ static int all_hex(const char *s, size_t n)
 static void check_sessions(tmp_store *t)
 {
     int version = 0;
-    CHECK(store_schema_version(t->st, &version) == STORE_OK && version == 6);
+    CHECK(store_schema_version(t->st, &version) == STORE_OK && version == 7);
     char admin[STORE_TOKEN_LEN + 1], reader[STORE_TOKEN_LEN + 1], cookie[STORE_COOKIE_LEN + 1];
     CHECK(store_token_create(t->st, ROLE_ADMIN, admin) == STORE_OK);
     CHECK(store_token_create(t->st, ROLE_READER, reader) == STORE_OK);

@@ -71,7 +71,7 @@ static const char *verdict(mg_store *st, const char *uri, const char *rules, con
 static void check_verdicts(tmp_store *t)
 {
     int version = 0;
-    CHECK(store_schema_version(t->st, &version) == STORE_OK && version == 6);
+    CHECK(store_schema_version(t->st, &version) == STORE_OK && version == 7);
     found f;
     CHECK(strcmp(verdict(t->st, URI, "r1", "sha256:p1", &f), "") == 0);
 

@@ -27,6 +27,7 @@ void test_store_policies(void);
 void test_store_concurrent_open(void);
 void test_store_threads(void);
 void test_store_pg_connection(void);
+void test_store_pg_queue(void);
 
 static int is_pg(const tmp_store *t)
 {
@@ -174,9 +175,15 @@ static void check_scan_life(tmp_store *t)
     s.stop_after = 1; /* a callback's non-zero answer stops the walk and is returned */
     CHECK(store_scan_unfinished(t->st, got_scan, &s) == 7 && s.n == 1);
 
+    /* the queue's figures: two waiting, the older one's time */
+    store_queue_info q;
+    CHECK(store_queue_stats(t->st, &q) == STORE_OK && q.waiting == 2 && q.running == 0 &&
+          strcmp(q.oldest, p2.created_at) == 0);
+
     /* taken, taken again after its worker died, requeued */
     int attempts = 0;
     CHECK(store_scan_start(t->st, S(01), &attempts) == STORE_OK && attempts == 1);
+    CHECK(store_queue_stats(t->st, &q) == STORE_OK && q.waiting == 1 && q.running == 1);
     CHECK(store_scan_requeue(t->st) == STORE_OK);
     CHECK(store_scan_start(t->st, S(01), &attempts) == STORE_OK && attempts == 2);
     memset(&s, 0, sizeof s);
@@ -200,6 +207,8 @@ static void check_scan_life(tmp_store *t)
     CHECK(store_scan_start(t->st, S(01), &attempts) == STORE_ENOTFOUND); /* done is done */
     memset(&s, 0, sizeof s);
     CHECK(store_scan_unfinished(t->st, got_scan, &s) == STORE_OK && s.n == 1 && strcmp(s.uuid[0], S(02)) == 0);
+    CHECK(store_scan_start(t->st, S(02), &attempts) == STORE_OK);
+    CHECK(store_queue_stats(t->st, &q) == STORE_OK && q.waiting == 0 && q.running == 1 && q.oldest[0] == 0);
 
     /* a finished scan stored without having been accepted first */
     store_scan direct = done_scan(S(03), MODEL_B, VER_2, "2025-01-01T00:00:03.000000Z", "BLOCKED", "{}");
@@ -468,11 +477,11 @@ static void check_concurrent_open(tmp_store *t)
     }
     for (int i = 0; i < OPENERS; i++) {
         pthread_join(th[i], NULL);
-        CHECK(o[i].rc == STORE_OK && o[i].version == 6);
+        CHECK(o[i].rc == STORE_OK && o[i].version == 7);
     }
     pthread_barrier_destroy(&go);
-    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM schema_migrations") == 6);
-    CHECK(tmp_store_sql(t, "SELECT MAX(version) FROM schema_migrations") == 6);
+    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM schema_migrations") == 7);
+    CHECK(tmp_store_sql(t, "SELECT MAX(version) FROM schema_migrations") == 7);
 }
 
 void test_store_concurrent_open(void)
@@ -580,4 +589,51 @@ static void check_pg_connection(tmp_store *t)
 void test_store_pg_connection(void)
 {
     tmp_store_each("conf", check_pg_connection);
+}
+
+/* ---- PostgreSQL: the shared queue's duplicates and affinity ---- */
+
+static int claimed_uuid(void *arg, const store_scan *row)
+{
+    snprintf(arg, 37, "%s", row->uuid);
+    return STORE_OK;
+}
+
+static void check_pg_queue(tmp_store *t)
+{
+    if (!is_pg(t))
+        return; /* one process queues in its own memory */
+    const char *uri = "hf://acme/m@0123456789abcdef0123456789abcdef01234567";
+    store_scan a = {.uuid = S(01), .model_uri = uri, .created_at = "2025-01-01T00:00:01.000000Z", .queue_key = "k1"};
+    store_scan b = a, c = a;
+    b.uuid = S(02);
+    c.uuid = S(03);
+    c.queue_key = "k2";
+    char out[37] = "";
+    CHECK(store_scan_add(t->st, &a) == STORE_OK && store_scan_add(t->st, &b) == STORE_OK);
+    CHECK(store_scan_joined(t->st, S(02), uri, "k1", out) == STORE_OK && strcmp(out, S(01)) == 0);
+    CHECK(store_scan_add(t->st, &c) == STORE_OK); /* another key: a scan of its own */
+    CHECK(store_scan_joined(t->st, S(03), uri, "k2", out) == STORE_OK && strcmp(out, S(03)) == 0);
+    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM scans") == 2);
+
+    /* a scan with an affinity goes to its owner first; another claims the
+     * other scan, then nothing until the affinity lapses */
+    store_scan d = {
+        .uuid = S(04), .model_uri = "/models/d", .created_at = "2025-01-01T00:00:00.000000Z", .affinity = "owner-a"};
+    CHECK(store_scan_add(t->st, &d) == STORE_OK);
+    CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(01)) == 0);
+    CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(03)) == 0);
+    CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_ENOTFOUND);
+    CHECK(store_queue_claim(t->st, "owner-a", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(04)) == 0);
+    store_scan e = d;
+    e.uuid = S(05);
+    CHECK(store_scan_add(t->st, &e) == STORE_OK);
+    CHECK(tmp_store_sql(t, "UPDATE scans SET affinity_until = now() - interval '1 second' WHERE uuid = '" S(
+                               05) "' RETURNING 1") == 1);
+    CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(05)) == 0);
+}
+
+void test_store_pg_queue(void)
+{
+    tmp_store_each("conf", check_pg_queue);
 }
