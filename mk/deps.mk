@@ -5,7 +5,7 @@ DEPS_BUILD := build-essential clang libclang-rt-14-dev pkg-config \
 	libjansson-dev libssl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev liblz4-dev \
 	libarchive-dev libyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev
 DEPS_TEST := python3 python3-jsonschema python3-onnx python3-numpy clang-format cppcheck zstd xz-utils bzip2 lz4 p7zip-full \
-	python3-boto3 chromium postgresql
+	python3-boto3 chromium postgresql systemd
 # the S3 tests run s3rver (npm) on Node.js: Debian's when the machine has none
 DEPS_NODE := $(if $(shell command -v node >/dev/null && command -v npm >/dev/null && echo yes),,nodejs npm)
 DEPS_FIXTURES := python3-torch python3-numpy python3-joblib python3-sklearn python3-h5py python3-onnx

@@ -80,6 +80,7 @@ suite store_pg "$PY" tests/e2e/store_pg_test.py build/test/modelgate
 suite postgres "$PY" tests/e2e/pg_suites.py build/test/modelgate
 suite cluster "$PY" tests/e2e/cluster_test.py build/test/modelgate
 suite ratelimit "$PY" tests/e2e/ratelimit_test.py build/test/modelgate
+suite systemd "$PY" tests/e2e/systemd_test.py build/test/modelgate
 suite replay replay
 
 echo
