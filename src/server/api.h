@@ -176,6 +176,9 @@ void job_unref(srv_job *job);
  * carries a gateway caller's token on a shared queue, this process as the
  * one to run it first. Returns the store's code. */
 int job_store(const srv_ctx *ctx, srv_job *job);
+/* Puts in force a policy another process stored (logged); see
+ * policies_reload. */
+void policy_refresh(const srv_ctx *ctx);
 /* Runs a job's scan (local or remote), judges it with the policy in force
  * and stores the report; fills report/src_rc/err. */
 void job_run(const srv_ctx *ctx, srv_job *job);

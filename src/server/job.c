@@ -86,6 +86,15 @@ static void queue_key(const srv_ctx *ctx, const char *license, char *out, size_t
     policies_release(ctx->policies, pol);
 }
 
+void policy_refresh(const srv_ctx *ctx)
+{
+    if (policies_reload(ctx->policies) == 1) {
+        char pol[160];
+        policies_describe(ctx->policies, pol, sizeof pol);
+        fprintf(stderr, "modelgate: now judging with %s (stored by another process)\n", pol);
+    }
+}
+
 int job_store(const srv_ctx *ctx, srv_job *job)
 {
     queue_key(ctx, job->license, job->queue_key, sizeof job->queue_key);
@@ -308,7 +317,10 @@ void job_run(const srv_ctx *ctx, srv_job *job)
     if (rc != STORE_OK)
         fprintf(stderr, "modelgate: scan %s: could not mark it running (error %d)\n", job->uuid, rc);
     /* the policy in force when the scan starts judges it, whatever an admin
-     * puts in force meanwhile */
+     * puts in force meanwhile; on a shared store that is the newest one
+     * stored by any process (a worker never sees the PUT itself) */
+    if (store_has_queue(ctx->store))
+        policy_refresh(ctx);
     const policy_ref *pol = policies_acquire(ctx->policies);
     scan_out so = {0, NULL};
     mg_report *rep = src_is_remote(job->model_uri) ? scan_remote(ctx, job, &so) : scan_local(ctx, job, &so);

@@ -90,13 +90,19 @@ static void policies_swap(srv_policies *ps, policy_ref *r)
     pthread_mutex_unlock(&ps->mu);
 }
 
-/* The newest stored set, or the defaults when none was stored. */
-static policy_ref *load_latest(mg_store *st, char *err, size_t errlen)
+/* The newest stored set, or the defaults when none was stored; NULL with
+ * *unchanged set when its version is `known` (nothing parsed). */
+static policy_ref *load_newer(mg_store *st, int known, int *unchanged, char *err, size_t errlen)
 {
     char *yaml = NULL, created[40] = "";
     int version = 0;
     mg_policy *p = NULL;
     int rc = store_policy_latest(st, &yaml, &version, created);
+    *unchanged = (rc == STORE_ENOTFOUND && known == 0) || (rc == STORE_OK && version == known);
+    if (*unchanged) {
+        free(yaml);
+        return NULL;
+    }
     if (rc == STORE_ENOTFOUND) {
         version = 0;
         rc = mg_policy_default(&p) == MG_OK ? STORE_OK : STORE_ENOMEM;
@@ -125,7 +131,8 @@ int policies_new(srv_policies **out, mg_store *st, char *err, size_t errlen)
         return MG_ENOMEM;
     ps->store = st;
     pthread_mutex_init(&ps->mu, NULL);
-    ps->cur = load_latest(st, err, errlen);
+    int unchanged;
+    ps->cur = load_newer(st, -1, &unchanged, err, errlen);
     if (!ps->cur) {
         policies_free(ps);
         return MG_EINVAL;
@@ -137,16 +144,13 @@ int policies_new(srv_policies **out, mg_store *st, char *err, size_t errlen)
 int policies_reload(srv_policies *ps)
 {
     char err[300];
-    policy_ref *r = load_latest(ps->store, err, sizeof err);
-    if (!r)
-        return -1;
     pthread_mutex_lock(&ps->mu);
-    int same = ps->cur->version == r->version;
+    int known = ps->cur->version;
     pthread_mutex_unlock(&ps->mu);
-    if (same) {
-        ref_drop(r);
-        return 0;
-    }
+    int unchanged;
+    policy_ref *r = load_newer(ps->store, known, &unchanged, err, sizeof err);
+    if (!r)
+        return unchanged ? 0 : -1;
     policies_swap(ps, r);
     return 1;
 }

@@ -637,6 +637,7 @@ static void *keeper_main(void *arg)
         keeper_poll(p);
         if (mono_now() >= next_renew) {
             keeper_renew(p);
+            policy_refresh(p->ctx); /* new scans' queue keys, GET /policies */
             next_renew = mono_now() + SHARED_RENEW_MS / 1000.0;
         }
     } while (!mono_nap(&p->mu, &p->keeper, &p->timer_exit, SHARED_POLL_MS));

@@ -19,7 +19,9 @@ limit of the whole shared queue (an API that queued nothing itself answers
 429 once the other filled it; /metrics shows the database's depth and the
 oldest scan's age on every API); a hub commit queued twice joins one scan
 only under the same license and policy (a PUT policy makes the next one a
-scan of its own). A gateway caller's hub token is never stored: the
+scan of its own). A policy PUT through an API process: the workers
+re-evaluate the stored models and that API reports the changed verdict. A
+gateway caller's hub token is never stored: the
 gateway's own workers run the scans it queued for a private repo, though an
 idle worker process without the token waits on the same queue.
 """
@@ -203,6 +205,24 @@ def db_restart(url, apis, workers, token, big):
     check("the database restarted mid-run: every scan finishes, once in the store",
           all(done) and all(u in r and r[u][1] == "DONE" for u in uuids),
           [(u, r.get(u)) for u, d in zip(uuids, done) if not d][:3])
+
+
+def reevaluation(apis, workers, token):
+    """A policy put in force through an API process (which runs no scans)
+    makes the stored models be re-evaluated by the workers; the API, which
+    queued the re-evaluations and alone knows the verdicts before them,
+    reports the one that changed."""
+    deny = b"policies:\n  org-not-blocked:\n    denied_orgs: [examples]\n"
+    st, _, _, _ = apis[0].request("PUT", "/api/v1/policies", raw=deny, token=token,
+                                  headers={"Content-Type": "application/yaml"})
+    line = "modelgate: verdict changed: %s ALLOWED -> BLOCKED" % MODELS[0]
+    deadline = time.time() + 60
+    while time.time() < deadline and line not in apis[0].stderr():
+        time.sleep(0.2)
+    check("a re-evaluation run by a worker: the API that queued it reports the changed verdict",
+          st == 200 and line in apis[0].stderr(), apis[0].stderr()[-1500:])
+    check("... and no worker claims to know the verdict before it",
+          not any("verdict changed" in w.stderr() for w in workers))
 
 
 def gateway_replicas(work, pg):
@@ -390,6 +410,7 @@ def main():
         many_scans(url, apis, workers, token)
         workers = killed_worker(url, apis, workers, token, big)
         db_restart(url, apis, workers, token, big)
+        reevaluation(apis, workers, token)
         gateway_replicas(work, pg)
         back_pressure(work, pg)
         token_affinity(work, pg)
