@@ -317,10 +317,8 @@ void job_run(const srv_ctx *ctx, srv_job *job)
     if (rc != STORE_OK)
         fprintf(stderr, "modelgate: scan %s: could not mark it running (error %d)\n", job->uuid, rc);
     /* the policy in force when the scan starts judges it, whatever an admin
-     * puts in force meanwhile; on a shared store that is the newest one
-     * stored by any process (a worker never sees the PUT itself) */
-    if (store_has_queue(ctx->store))
-        policy_refresh(ctx);
+     * puts in force meanwhile (on a shared queue the claim brought the
+     * newest stored one in first: pool.c) */
     const policy_ref *pol = policies_acquire(ctx->policies);
     scan_out so = {0, NULL};
     mg_report *rep = src_is_remote(job->model_uri) ? scan_remote(ctx, job, &so) : scan_local(ctx, job, &so);

@@ -448,6 +448,7 @@ typedef struct claimed {
     srv_pool *p;
     srv_job *job;
     int attempts;
+    int policy_version; /* the newest stored, as the claim read it */
 } claimed;
 
 static int take_claimed(void *arg, const store_scan *row)
@@ -467,6 +468,7 @@ static int take_claimed(void *arg, const store_scan *row)
         return STORE_ENOMEM;
     c->job->claimed = 1;
     c->attempts = row->attempts;
+    c->policy_version = row->policy_version;
     return STORE_OK;
 }
 
@@ -503,6 +505,13 @@ static void shared_run(srv_pool *p, claimed *c)
     p->running++;
     pthread_mutex_unlock(&p->mu);
     double t0 = mono_now();
+    /* a worker never sees a PUT made elsewhere: a scan is judged by the
+     * newest policy stored when it was claimed */
+    const policy_ref *pol = policies_acquire(p->ctx->policies);
+    int stale = policy_version_of(pol) != c->policy_version;
+    policies_release(p->ctx->policies, pol);
+    if (stale)
+        policy_refresh(p->ctx);
     if (c->attempts > SRV_MAX_ATTEMPTS) {
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -525,7 +534,7 @@ static void *shared_main(void *arg)
 {
     srv_pool *p = arg;
     while (!pool_stopping(p)) {
-        claimed c = {p, NULL, 0};
+        claimed c = {p, NULL, 0, 0};
         int rc = store_queue_claim(p->ctx->store, p->owner, SHARED_LEASE_S, take_claimed, &c);
         if (rc == STORE_OK && c.job) {
             shared_run(p, &c);
@@ -555,22 +564,46 @@ static int read_finished(void *arg, const store_scan *row)
     return f->report ? STORE_OK : STORE_ENOMEM;
 }
 
-/* Marks done the tracked jobs a worker elsewhere finished. A worker here
- * that took one meanwhile (claimed) writes its result itself. */
+enum { POLL_BATCH = 256 };
+
+/* The tracked jobs of one look, and which of them the store says are done. */
+typedef struct poll_batch {
+    srv_job *jobs[POLL_BATCH];
+    const char *uuids[POLL_BATCH];
+    unsigned char done[POLL_BATCH];
+    size_t n;
+} poll_batch;
+
+static int mark_done(void *arg, const char *uuid)
+{
+    poll_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->uuids[i], uuid) == 0)
+            b->done[i] = 1;
+    return STORE_OK;
+}
+
+/* Marks done the tracked jobs a worker elsewhere finished: one query says
+ * which, then their reports are read. A worker here that took one
+ * meanwhile (claimed) writes its result itself. */
 static void keeper_poll(srv_pool *p)
 {
-    enum { BATCH = 256 };
-    srv_job *batch[BATCH];
-    size_t n = 0;
+    poll_batch b;
+    b.n = 0;
     pthread_mutex_lock(&p->mu);
-    for (srv_job *j = p->tracked; j && n < BATCH; j = j->next)
-        if (!j->claimed && !j->done)
-            batch[n++] = job_ref(j);
+    for (srv_job *j = p->tracked; j && b.n < POLL_BATCH; j = j->next)
+        if (!j->claimed && !j->done) {
+            b.jobs[b.n] = job_ref(j);
+            b.uuids[b.n] = b.jobs[b.n]->uuid;
+            b.done[b.n++] = 0;
+        }
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = 0; i < n; i++) {
-        srv_job *j = batch[i];
+    if (b.n && store_queue_done(p->ctx->store, b.uuids, b.n, mark_done, &b) != STORE_OK)
+        memset(b.done, 0, sizeof b.done); /* the next look asks again */
+    for (size_t i = 0; i < b.n; i++) {
+        srv_job *j = b.jobs[i];
         finished f = {NULL, "", ""};
-        if (store_scan_get(p->ctx->store, j->uuid, read_finished, &f) == STORE_OK) {
+        if (b.done[i] && store_scan_get(p->ctx->store, j->uuid, read_finished, &f) == STORE_OK) {
             pthread_mutex_lock(&p->mu);
             int ours = !j->claimed && !j->done && !j->report;
             if (ours) {

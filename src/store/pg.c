@@ -509,4 +509,5 @@ static const store_ops pg_ops = {
     .queue_wait = pg_queue_wait,
     .scan_joined = pg_scan_joined,
     .queue_stats = pg_queue_stats,
+    .queue_done = pg_queue_done,
 };

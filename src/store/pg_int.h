@@ -142,6 +142,8 @@ int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn
 int pg_queue_renew(mg_store *base, const char *uuid, const char *owner, int lease_s);
 int pg_queue_notify(mg_store *base);
 int pg_queue_stats(mg_store *base, store_queue_info *out);
+int pg_queue_done(mg_store *base, const char *const *uuids, size_t n, int (*fn)(void *ctx, const char *uuid),
+                  void *ctx);
 int pg_queue_wait(mg_store *base, int ms);
 
 #endif

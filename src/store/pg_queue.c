@@ -16,7 +16,9 @@
  * database) only delays a scan by the poll interval.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
 
@@ -25,10 +27,20 @@
 
 #define CHANNEL "modelgate_scans"
 
-typedef struct claim_arg {
-    const char *const *args;
-    PGresult *res;
-} claim_arg;
+/* Hands the claimed row on with the policy version the claim read. */
+typedef struct claim_cb {
+    store_scan_fn fn;
+    void *ctx;
+    int policy_version;
+} claim_cb;
+
+static int with_policy(void *arg, const store_scan *row)
+{
+    const claim_cb *c = arg;
+    store_scan r = *row;
+    r.policy_version = c->policy_version;
+    return c->fn(c->ctx, &r);
+}
 
 int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn fn, void *ctx)
 {
@@ -43,11 +55,12 @@ int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn
                       " AND (affinity IS NULL OR affinity = $1 OR affinity_until < now()))"
                       " OR (state = 'RUNNING' AND lease_until < now())"
                       " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                      " RETURNING " PG_SCAN_COLS,
+                      " RETURNING " PG_SCAN_COLS ", (SELECT coalesce(max(version), 0) FROM policies)",
                       args, 2, &r);
     if (rc != STORE_OK)
         return rc;
-    rc = PQntuples(r) == 1 ? pg_each_scan(r, 0, fn, ctx) : STORE_ENOTFOUND;
+    claim_cb cb = {fn, ctx, PQntuples(r) == 1 ? pg_int(r, 0, PQnfields(r) - 1) : 0};
+    rc = PQntuples(r) == 1 ? pg_each_scan(r, 0, with_policy, &cb) : STORE_ENOTFOUND;
     PQclear(r);
     return rc;
 }
@@ -65,6 +78,52 @@ int pg_queue_stats(mg_store *base, store_queue_info *out)
     }
     PQclear(r);
     return STORE_OK;
+}
+
+/* The uuids as one text[] literal: {a,b,c}. A uuid is hex and dashes, so
+ * it needs no quoting; anything else is refused rather than escaped. */
+static char *uuid_array(const char *const *uuids, size_t n)
+{
+    size_t len = 3 + n * 37;
+    char *out = n && n < (SIZE_MAX - 3) / 37 ? malloc(len) : NULL;
+    if (!out)
+        return NULL;
+    size_t at = 0;
+    out[at++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(uuids[i]);
+        if (k != 36 || strspn(uuids[i], "0123456789abcdef-") != 36) {
+            free(out);
+            return NULL;
+        }
+        if (i)
+            out[at++] = ',';
+        memcpy(out + at, uuids[i], k);
+        at += k;
+    }
+    out[at++] = '}';
+    out[at] = 0;
+    return out;
+}
+
+int pg_queue_done(mg_store *base, const char *const *uuids, size_t n, int (*fn)(void *ctx, const char *uuid), void *ctx)
+{
+    if (n == 0)
+        return STORE_OK;
+    char *arr = uuid_array(uuids, n);
+    if (!arr)
+        return STORE_ENOMEM;
+    const char *args[] = {arr};
+    PGresult *r;
+    int rc =
+        pg_fetch(pg_of(base), "SELECT uuid FROM scans WHERE uuid = ANY($1::text[]) AND state = 'DONE'", args, 1, &r);
+    free(arr);
+    if (rc != STORE_OK)
+        return rc;
+    for (int i = 0; rc == STORE_OK && i < PQntuples(r); i++)
+        rc = fn(ctx, pg_val(r, i, 0));
+    PQclear(r);
+    return rc;
 }
 
 int pg_queue_renew(mg_store *base, const char *uuid, const char *owner, int lease_s)

@@ -205,6 +205,12 @@ int store_queue_renew(mg_store *st, const char *uuid, const char *owner, int lea
     return st->ops->queue_renew ? st->ops->queue_renew(st, uuid, owner, lease_s) : STORE_ENOTSUP;
 }
 
+int store_queue_done(mg_store *st, const char *const *uuids, size_t n, int (*fn)(void *ctx, const char *uuid),
+                     void *ctx)
+{
+    return st->ops->queue_done ? st->ops->queue_done(st, uuids, n, fn, ctx) : STORE_ENOTSUP;
+}
+
 int store_queue_notify(mg_store *st)
 {
     return st->ops->queue_notify ? st->ops->queue_notify(st) : STORE_ENOTSUP;

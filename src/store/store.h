@@ -93,6 +93,9 @@ typedef struct store_scan {
     /* store_scan_add only: */
     const char *queue_key; /* what an in-flight scan must share for a new one to join it (an index key: short) */
     const char *affinity;  /* the lease owner that should run it first (store_queue_claim), or NULL */
+    /* store_queue_claim only: the newest stored policy version (0: none), so
+     * that a worker knows without asking again whether its set is current */
+    int policy_version;
 } store_scan;
 
 typedef int (*store_scan_fn)(void *ctx, const store_scan *row);
@@ -148,6 +151,12 @@ typedef struct store_queue_info {
     char oldest[40];
 } store_queue_info;
 int store_queue_stats(mg_store *st, store_queue_info *out);
+/* Which of the scans `uuids` (n of them, each a uuid as this store makes
+ * them) are DONE: fn(ctx, uuid) once for each, in no order. One statement
+ * whatever n, so a process waiting for many scans run elsewhere asks once
+ * per look, not once per scan. */
+int store_queue_done(mg_store *st, const char *const *uuids, size_t n, int (*fn)(void *ctx, const char *uuid),
+                     void *ctx);
 /* Wakes the workers of every process (NOTIFY): a scan was queued. */
 int store_queue_notify(mg_store *st);
 /* Waits up to `ms` milliseconds for a store_queue_notify of any process

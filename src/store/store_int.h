@@ -80,6 +80,8 @@ typedef struct store_ops {
     int (*queue_wait)(mg_store *st, int ms);
     int (*scan_joined)(mg_store *st, const char *uuid, const char *model_uri, const char *queue_key, char out[37]);
     int (*queue_stats)(mg_store *st, store_queue_info *out);
+    int (*queue_done)(mg_store *st, const char *const *uuids, size_t n, int (*fn)(void *ctx, const char *uuid),
+                      void *ctx);
 } store_ops;
 
 /* Tokens already seen, by hash. Every request presents a token, and a

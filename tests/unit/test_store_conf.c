@@ -599,6 +599,27 @@ static int claimed_uuid(void *arg, const store_scan *row)
     return STORE_OK;
 }
 
+static int claimed_policy(void *arg, const store_scan *row)
+{
+    *(int *)arg = row->policy_version;
+    return STORE_OK;
+}
+
+/* A claim brings the newest stored policy version with the row. */
+static void check_claim_policy(tmp_store *t)
+{
+    int version = -1, stored = 0;
+    char created[40];
+    store_scan s = {.uuid = S(06), .model_uri = "/models/e", .created_at = "2025-01-01T00:00:06.000000Z"};
+    CHECK(store_scan_add(t->st, &s) == STORE_OK);
+    CHECK(store_queue_claim(t->st, "owner-a", 8, claimed_policy, &version) == STORE_OK && version == 0);
+    CHECK(store_policy_add(t->st, "global_threshold: HIGH\n", "sha256:x", NULL, &stored, created) == STORE_OK);
+    s.uuid = S(07);
+    CHECK(store_scan_add(t->st, &s) == STORE_OK);
+    CHECK(store_queue_claim(t->st, "owner-a", 8, claimed_policy, &version) == STORE_OK && version == stored &&
+          stored >= 1);
+}
+
 static void check_pg_queue(tmp_store *t)
 {
     if (!is_pg(t))
@@ -631,6 +652,7 @@ static void check_pg_queue(tmp_store *t)
     CHECK(tmp_store_sql(t, "UPDATE scans SET affinity_until = now() - interval '1 second' WHERE uuid = '" S(
                                05) "' RETURNING 1") == 1);
     CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(05)) == 0);
+    check_claim_policy(t);
 }
 
 void test_store_pg_queue(void)
