@@ -37,6 +37,7 @@ from pglib import pg_createdb, pg_restart, pg_start, psql, store_rows_at  # noqa
 BIN = os.path.abspath(sys.argv[1])
 RESULTS = sys.argv[2]
 CPU_SCANS = int(os.environ.get("CPU_SCANS", "60"))
+CPU_ROUNDS = int(os.environ.get("CPU_ROUNDS", "3"))
 OVERHEAD_SCANS = int(os.environ.get("OVERHEAD_SCANS", "1000"))
 DRAIN_SCANS = int(os.environ.get("DRAIN_SCANS", "10000"))
 CLIENTS = int(os.environ.get("CLIENTS", "4"))
@@ -221,33 +222,45 @@ def stat_statements(url):
 
 
 def cpu_model(work, url, inputs):
-    """Case 1: CPU_SCANS scans of big.pkl with `nworkers` worker processes."""
+    """Case 1: CPU_SCANS scans of big.pkl with 1 and with 2 worker processes,
+    CPU_ROUNDS times each, alternating (this VM's speed drifts by 10-20%
+    between minutes); for each the run of median rate, and every rate."""
+    runs = {1: [], 2: []}
+    for r in range(CPU_ROUNDS):
+        for nworkers in (1, 2):
+            runs[nworkers].append(cpu_run(work, url, inputs, nworkers, r))
     res = {}
-    for nworkers in (1, 2):
-        db = pg_createdb(url, "cpu%d" % nworkers)
-        a = api(work, db, "cpu%d-api" % nworkers, inputs)
-        ws = [worker(work, db, "cpu%d-w%d" % (nworkers, i), inputs) for i in range(nworkers)]
-        try:
-            # one warm-up scan: page cache, connections
-            _, _, errs = post_all(a, os.path.join(inputs, "big.pkl"), 1, 1)
-            wait_done(db, 1, 120)
-            psql(db, "DELETE FROM scans")
-            cpu0 = [w.cpu_seconds() for w in ws]
-            t0 = time.monotonic()
-            _, uuids, errs2 = post_all(a, os.path.join(inputs, "big.pkl"), CPU_SCANS, 2)
-            wait_done(db, CPU_SCANS, 600)
-            secs = time.monotonic() - t0
-            per = [sum(1 for u, _ in w.logged() if u in set(uuids)) for w in ws]
-            engine = [s for w in ws for u, s in w.logged() if u in set(uuids)]
-            cpu = sum(w.cpu_seconds() for w in ws) - sum(cpu0)
-            res[nworkers] = dict(secs=secs, rate=CPU_SCANS / secs, errors=len(errs) + len(errs2), per=per,
-                                 engine=sum(engine) / len(engine), cpu=cpu, out=outcomes(db))
-            log("cpu %d worker(s): %d scans in %.2f s = %.2f scans/s, per worker %s" % (
-                nworkers, CPU_SCANS, secs, CPU_SCANS / secs, per))
-        finally:
-            for p in ws + [a]:
-                p.stop()
+    for n, rs in runs.items():
+        rs.sort(key=lambda x: x["rate"])
+        res[n] = dict(rs[len(rs) // 2], rates=[x["rate"] for x in runs[n]])
     return res
+
+
+def cpu_run(work, url, inputs, nworkers, r):
+    """One run of case 1."""
+    db = pg_createdb(url, "cpu%d_%d" % (nworkers, r))
+    a = api(work, db, "cpu%d-%d-api" % (nworkers, r), inputs)
+    ws = [worker(work, db, "cpu%d-%d-w%d" % (nworkers, r, i), inputs) for i in range(nworkers)]
+    try:
+        # one warm-up scan: page cache, connections
+        _, _, errs = post_all(a, os.path.join(inputs, "big.pkl"), 1, 1)
+        wait_done(db, 1, 120)
+        psql(db, "DELETE FROM scans")
+        cpu0 = [w.cpu_seconds() for w in ws]
+        t0 = time.monotonic()
+        _, uuids, errs2 = post_all(a, os.path.join(inputs, "big.pkl"), CPU_SCANS, 2)
+        wait_done(db, CPU_SCANS, 600)
+        secs = time.monotonic() - t0
+        per = [sum(1 for u, _ in w.logged() if u in set(uuids)) for w in ws]
+        engine = [s for w in ws for u, s in w.logged() if u in set(uuids)]
+        cpu = sum(w.cpu_seconds() for w in ws) - sum(cpu0)
+        log("cpu %d worker(s): %d scans in %.2f s = %.2f scans/s, per worker %s" % (
+            nworkers, CPU_SCANS, secs, CPU_SCANS / secs, per))
+        return dict(secs=secs, rate=CPU_SCANS / secs, errors=len(errs) + len(errs2), per=per,
+                    engine=sum(engine) / len(engine), cpu=cpu, out=outcomes(db))
+    finally:
+        for p in ws + [a]:
+            p.stop()
 
 
 def overhead(work, url, inputs):
@@ -322,8 +335,13 @@ def section(cpu, ovh, dr, settings, started):
     L.append("### 1. CPU-bound scans, 1 vs 2 worker processes (target: 2 workers >= 1.8x one)")
     L.append("")
     L.append("%d scans of `big.pkl` (a protocol-4 pickle of %s dicts, %s bytes; every scan reads and hashes it) "
-             "posted over 2 connections, timed from the first POST to the last DONE row, after one warm-up scan."
-             % (CPU_SCANS, f"{BIG_RECORDS:,}", f"{BIG_BYTES:,}"))
+             "posted over 2 connections, timed from the first POST to the last DONE row, after one warm-up scan. "
+             "Each setup is run %d times, alternating 1 and 2 workers (this VM's speed drifts between minutes); the "
+             "table shows each setup's run of median rate, and the ratio is of those medians. All rates (scans/s, "
+             "sorted): "
+             "1 worker %s; 2 workers %s."
+             % (CPU_SCANS, f"{BIG_RECORDS:,}", f"{BIG_BYTES:,}", CPU_ROUNDS,
+                ", ".join("%.2f" % x for x in cpu[1]["rates"]), ", ".join("%.2f" % x for x in cpu[2]["rates"])))
     L.append("")
     L.append("| workers | scans | wall time | scans/s | scans per worker | mean scan time (worker log) | "
              "worker CPU s | outcomes | errors |")
@@ -335,9 +353,9 @@ def section(cpu, ovh, dr, settings, started):
             fmt_out(c["out"]), c["errors"]))
     L.append("")
     L.append("Ratio 2 workers / 1 worker: **%.2fx** (target >= 1.8x: **%s**). With one worker, one core scans and "
-             "the other is free for PostgreSQL, the API and the client; with two, both cores scan and those share "
-             "them with the workers, so 2.0x is out of reach here by construction; the mean scan time in the "
-             "worker log rises from %.1f to %.1f ms for that reason." % (
+             "the other is free for PostgreSQL, the API and the client; with two, both cores scan and share them "
+             "with those, so a ratio near 2.0x is the most this machine allows. Mean scan time in the worker log: "
+             "%.1f ms with one worker, %.1f ms with two." % (
                  ratio, "met" if ratio >= 1.8 else "MISSED", c1["engine"] * 1000, c2["engine"] * 1000))
     L.append("")
     L.append("### 2. Queue overhead per scan (target: < 2 ms)")
@@ -435,7 +453,7 @@ def section(cpu, ovh, dr, settings, started):
              "workers take turns on the same two cores. On a real deployment the database, the API and the "
              "workers run on machines of their own.")
     L.append("")
-    L.append("Command: `bench/cluster.sh` (environment: MODELGATE, CPU_SCANS, OVERHEAD_SCANS, DRAIN_SCANS, CLIENTS).")
+    L.append("Command: `bench/cluster.sh` (environment: MODELGATE, CPU_SCANS, CPU_ROUNDS, OVERHEAD_SCANS, DRAIN_SCANS, CLIENTS).")
     return "\n".join(L), ok and ratio >= 1.8 and per < 2
 
 

@@ -7,7 +7,7 @@
 # 127.0.0.1); it rewrites the "## Cluster (PostgreSQL)" section of
 # bench/RESULTS.md and exits 1 when a target is missed.
 #
-# Environment: MODELGATE (default build/release/modelgate), CPU_SCANS (60),
+# Environment: MODELGATE (default build/release/modelgate), CPU_SCANS (60), CPU_ROUNDS (3),
 # OVERHEAD_SCANS (1000), DRAIN_SCANS (10000), CLIENTS (POST connections, 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
