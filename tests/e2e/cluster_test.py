@@ -103,18 +103,12 @@ def ran(procs, uuid):
     return sum(len(pat.findall(p.stderr())) for p in procs)
 
 
-def post_many(apis, token, n):
-    """n scans posted at once, alternately through each API, every other one
-    with ?wait=true; [(uuid, status of the POST, outcome when it waited)]."""
+def at_once(n, fn):
+    """fn(0) ... fn(n - 1) on n threads started together; their results."""
     out = [None] * n
 
     def one(i):
-        svc = apis[i % len(apis)]
-        wait = i % 2 == 0
-        path = "/api/v1/scans" + ("?wait=true&timeout=120" if wait else "")
-        st, doc, _, _ = svc.request("POST", path, {"model_uri": MODELS[i % len(MODELS)]}, token=token)
-        doc = doc or {}
-        out[i] = (doc.get("uuid"), st, doc.get("eval_outcome") if wait else None)
+        out[i] = fn(i)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in threads:
@@ -122,6 +116,20 @@ def post_many(apis, token, n):
     for t in threads:
         t.join()
     return out
+
+
+def post_many(apis, token, n):
+    """n scans posted at once, alternately through each API, every other one
+    with ?wait=true; [(uuid, status of the POST, outcome when it waited)]."""
+    def one(i):
+        svc = apis[i % len(apis)]
+        wait = i % 2 == 0
+        path = "/api/v1/scans" + ("?wait=true&timeout=120" if wait else "")
+        st, doc, _, _ = svc.request("POST", path, {"model_uri": MODELS[i % len(MODELS)]}, token=token)
+        doc = doc or {}
+        return (doc.get("uuid"), st, doc.get("eval_outcome") if wait else None)
+
+    return at_once(n, one)
 
 
 def rows(url):
@@ -243,17 +251,8 @@ def gateway_replicas(work, pg):
                                          "--store", url, "--revision-ttl", "0"], "modelgate: gateway listening on")
             gw.port = port
             gws.append(gw)
-        got = [None] * 8
-
-        def ask(i):
-            st, _, _ = http_request(gws[i % 2].port, "GET", "/api/models/acme/fresh/revision/main", timeout=60)
-            got[i] = st
-
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = at_once(8, lambda i: http_request(gws[i % 2].port, "GET", "/api/models/acme/fresh/revision/main",
+                                                timeout=60)[0])
         scans = store_rows_at(url, "SELECT uuid, state FROM scans WHERE model_uri LIKE 'hf://acme/fresh@%'")
         check("two gateway replicas asked for a new repo at once: all answered 200", got == [200] * 8, got)
         check("... and the repo was scanned exactly once", len(scans) == 1 and scans[0][1] == "DONE", scans)
@@ -360,18 +359,9 @@ def token_affinity(work, pg):
     gw = Proc(work, "gwtok", ["gateway", "--listen", "127.0.0.1:%d" % port, "--upstream", hub.url, "--store", url,
                               "--workers", "1"], "modelgate: gateway listening on")
     try:
-        got = [None] * len(repos)
-
-        def ask(i):
-            st, _, _ = http_request(port, "GET", "/api/models/%s/revision/main" % repos[i],
-                                    headers={"Authorization": "Bearer " + secret}, timeout=60)
-            got[i] = st
-
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(repos))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = at_once(len(repos), lambda i: http_request(port, "GET", "/api/models/%s/revision/main" % repos[i],
+                                                         headers={"Authorization": "Bearer " + secret},
+                                                         timeout=60)[0])
         scans = store_rows_at(url, "SELECT model_uri, eval_outcome, lease_owner FROM scans")
         check("private repos through a gateway with the caller's token: all answered 200", got == [200] * 4, got)
         mine = ":%d:" % gw.proc.pid

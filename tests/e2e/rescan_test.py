@@ -30,7 +30,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import EXAMPLES, Checks, Service, free_port  # noqa: E402
+from svclib import EXAMPLES, Checks, Service, free_port, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 check = Checks()
@@ -81,15 +81,6 @@ def violation(doc, name):
 def scans_of(svc, token, uri):
     st, doc, _, _ = svc.request("GET", "/api/v1/scans?limit=1000", token=token)
     return [s for s in (doc or {}).get("scans", []) if s.get("model_uri") == uri] if st == 200 else []
-
-
-def wait_for(cond, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def metric(svc, token, name):
@@ -150,7 +141,8 @@ def test_policy_change(svc, admin, a, b):
     st, _, _, _ = svc.request("PUT", "/api/v1/policies", raw=DENY_B.encode(), token=admin)
     check("PUT policy denying team-b", st == 200, st)
     ok = wait_for(lambda: len(scans_of(svc, admin, b)) > before_b and len(scans_of(svc, admin, a)) > before_a
-                  and all(s["eval_outcome"] != "PENDING" for s in scans_of(svc, admin, b) + scans_of(svc, admin, a)))
+                  and all(s["eval_outcome"] != "PENDING" for s in scans_of(svc, admin, b) + scans_of(svc, admin, a)),
+                  60)
     check("re-evaluation scanned both models", ok)
     newest = scans_of(svc, admin, b)[0]
     st, doc, _, _ = svc.request("GET", "/api/v1/scans/%s" % newest["uuid"], token=admin)
@@ -205,7 +197,7 @@ def test_at_start(data, root, cfg, b):
     svc = serve(data, root, cfg)
     try:
         admin = svc.token(BIN, "admin")
-        ok = wait_for(lambda: len(Hook.posts) == 1)
+        ok = wait_for(lambda: len(Hook.posts) == 1, 60)
         check("start: stale models re-evaluated, webhook called", ok and json.loads(Hook.posts[0][2]).get("current") == "BLOCKED", Hook.posts)
         check("start: newest scan of team-b BLOCKED", scans_of(svc, admin, b)[0]["eval_outcome"] == "BLOCKED")
         check("start: log line", "verdict changed: %s ALLOWED -> BLOCKED" % b in svc.stderr())

@@ -187,6 +187,19 @@ class Service:
         return st, doc
 
 
+def wait_for(cond, timeout=20):
+    """cond() again every 0.1 s until it is truthy (its value is returned)
+    or `timeout` seconds passed (None)."""
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
 def make_big_model(folder, nfiles=2000):
     """A folder of `nfiles` small, clean pickles: every one is read, hashed and
     judged, so a scan of the folder takes about a second under the sanitizers."""

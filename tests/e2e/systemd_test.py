@@ -56,7 +56,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pglib import pg_start, pg_stop, psql, store_rows_at  # noqa: E402
-from svclib import EXAMPLES, ROOT, Checks, free_port, http_request  # noqa: E402
+from svclib import EXAMPLES, ROOT, Checks, free_port, http_request, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 SHIPPED = os.path.join(ROOT, "deploy", "systemd")
@@ -282,16 +282,6 @@ def unit_log(work, unit):
             return f.read()
     except OSError:
         return ""
-
-
-def wait_for(cond, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.1)
-    return cond()
 
 
 def healthz(port, timeout=30):

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import EXAMPLES, Checks, Service, free_port  # noqa: E402
+from svclib import EXAMPLES, Checks, Service, free_port, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 check = Checks()
@@ -58,16 +58,6 @@ def scans_of(svc, token, uri):
 
 def finished(svc, token, uri):
     return [s for s in scans_of(svc, token, uri) if s.get("eval_outcome") != "PENDING"]
-
-
-def wait_for(cond, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    return None
 
 
 def report(svc, token, uuid):
