@@ -451,14 +451,29 @@ typedef struct claimed {
     int policy_version; /* the newest stored, as the claim read it */
 } claimed;
 
+static srv_job *tracked_job(srv_pool *p, const char *uuid)
+{
+    for (srv_job *j = p->tracked; j; j = j->next)
+        if (strcmp(j->uuid, uuid) == 0 && !j->done)
+            return job_ref(j);
+    return NULL;
+}
+
 static int take_claimed(void *arg, const store_scan *row)
 {
     claimed *c = arg;
     srv_pool *p = c->p;
     pthread_mutex_lock(&p->mu);
-    for (srv_job *j = p->tracked; j && !c->job; j = j->next)
-        if (strcmp(j->uuid, row->uuid) == 0 && !j->done)
-            c->job = job_ref(j);
+    c->job = tracked_job(p, row->uuid);
+    /* a row this process queued for itself (it holds the caller's token)
+     * is visible to claims a moment before pool_push tracks its job: wait
+     * for that moment (a join query at most), a second at the very most */
+    for (int i = 0; !c->job && row->affinity && strcmp(row->affinity, p->owner) == 0 && i < 200; i++) {
+        pthread_mutex_unlock(&p->mu);
+        usleep(5000);
+        pthread_mutex_lock(&p->mu);
+        c->job = tracked_job(p, row->uuid);
+    }
     if (c->job)
         c->job->claimed = 1; /* the keeper leaves it to us */
     pthread_mutex_unlock(&p->mu);

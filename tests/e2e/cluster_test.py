@@ -25,6 +25,7 @@ gateway caller's hub token is never stored: the
 gateway's own workers run the scans it queued for a private repo, though an
 idle worker process without the token waits on the same queue.
 """
+import json
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pglib import pg_createdb, pg_restart, pg_start, pg_stop, store_rows_at  # noqa: E402
+from pglib import pg_createdb, pg_restart, pg_start, pg_stop, psql, store_rows_at  # noqa: E402
 from svclib import (EXAMPLES, Checks, Service, StandInHub, free_port, http_request, make_big_model,  # noqa: E402
                     model_card, safetensors_header, write_tree)
 
@@ -65,7 +66,8 @@ class Proc:
             raise RuntimeError("%s did not start: %s" % (name, self.stderr()[-2000:]))
 
     def stderr(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
@@ -321,6 +323,9 @@ def back_pressure(work, pg):
         check("/metrics on either API: the database's queue depth", depth == [10.0, 10.0], depth)
         check("... and the oldest waiting scan's age", oldest is not None and 1.0 <= oldest < 120, oldest)
         check("... and the limit", metric(b, token, "modelgate_queue_capacity") == 10.0)
+        # one waiting scan whose workers died three times already (as three kill -9 would leave it)
+        doomed = psql(url, "UPDATE scans SET attempts = 3 WHERE uuid = (SELECT uuid FROM scans"
+                           " WHERE state = 'PENDING' AND model_uri NOT LIKE 'hf://%' LIMIT 1) RETURNING uuid").split()
         w = worker(work, url, "limw", [EXAMPLES])
         try:
             deadline, st = time.time() + 60, 429
@@ -328,6 +333,10 @@ def back_pressure(work, pg):
                 time.sleep(0.2)
                 st, uuid, _ = post(b, token, MODELS[0])
             check("a worker drains the queue: the API accepts scans again", st == 202, st)
+            st, doc = b.wait_done(doomed[0], token, timeout=30) if doomed else (0, {})
+            check("a scan interrupted three times is stored as ERROR saying so, not run a fourth time",
+                  st == 200 and doc.get("eval_outcome") == "ERROR" and "interrupted 3 times" in json.dumps(doc) and
+                  not re.search(r"scan %s (ALLOWED|BLOCKED)" % doomed[0], w.stderr()), (st, doc, doomed))
         finally:
             w.stop()
     finally:
@@ -362,7 +371,8 @@ def token_affinity(work, pg):
         got = at_once(len(repos), lambda i: http_request(port, "GET", "/api/models/%s/revision/main" % repos[i],
                                                          headers={"Authorization": "Bearer " + secret},
                                                          timeout=60)[0])
-        scans = store_rows_at(url, "SELECT model_uri, eval_outcome, lease_owner FROM scans")
+        scans = store_rows_at(url, "SELECT model_uri, eval_outcome, lease_owner, CASE WHEN eval_outcome <> 'ALLOWED'"
+                                   " THEN substr(report, 1, 600) END AS why FROM scans")
         check("private repos through a gateway with the caller's token: all answered 200", got == [200] * 4, got)
         mine = ":%d:" % gw.proc.pid
         check("... each scanned once, ALLOWED, by the gateway that holds the token",

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""pg_suites.py BINARY - the service, gateway and session suites again, with
-the service on the PostgreSQL store instead of SQLite.
+"""pg_suites.py BINARY - the service suites (service, service_ops, rescan,
+watch), the gateway and session suites again, with the service on the
+PostgreSQL store instead of SQLite.
 
 One throwaway PostgreSQL cluster is started for the run (tests/e2e/pglib.py:
-Debian's server, initdb in a temporary folder, a unix socket only), each
-suite gets a fresh database of its own (createdb) and runs unchanged with
-MODELGATE_TEST_STORE set to that database's URL: svclib's Service then
-starts `modelgate serve --store URL` and `token create --store URL`, and the
-few checks that look into the store directly do so with psql. When the unit
+Debian's server, initdb in a temporary folder, a unix socket only), and each
+suite runs unchanged with MODELGATE_TEST_STORE set to a database's URL in
+it. svclib's Service then starts `modelgate serve --store URL` and
+`token create --store URL` with the database of its --data folder (one per
+folder, made on first use, as the SQLite file is one per folder:
+pglib.test_store), and the checks that look into the store directly do so
+with psql. service_ops leaves out its two checks of SQLite's recovery at
+start (on PostgreSQL a dead worker's lease runs out instead: cluster_test). When the unit
 tests take a PostgreSQL URL (MODELGATE_TEST_PG), BINARY's sibling `unit`
 runs against a fresh database too.
 
@@ -33,7 +37,7 @@ from pglib import pg_createdb, pg_start, pg_stop  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 PY = "/usr/bin/python3"
-SUITES = ("service", "gateway", "session")
+SUITES = ("service", "gateway", "session", "service_ops", "rescan", "watch")
 SUITE_TIMEOUT = 180  # seconds; one suite alone takes well under a minute
 RESULT = re.compile(r"^(\d+) passed, (\d+) failed")
 

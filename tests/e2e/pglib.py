@@ -29,6 +29,7 @@ database through psql.
 """
 import atexit
 import glob
+import hashlib
 import json
 import os
 import re
@@ -305,10 +306,26 @@ def psql(url, sql, params=()):
     return p.stdout
 
 
-def test_store():
+_made = set()  # the data folders' databases made by this process
+
+
+def test_store(data=None):
     """The PostgreSQL URL the suites run the service on (MODELGATE_TEST_STORE),
-    or None: then the store is the SQLite file under --data."""
-    return os.environ.get("MODELGATE_TEST_STORE") or None
+    or None: then the store is the SQLite file under --data. With `data`,
+    the database of that data folder: a store per folder, as the SQLite file
+    is, made empty on first use in MODELGATE_TEST_STORE's cluster (so a
+    suite that starts services on several folders sees each start on a new
+    store, and a restart on the same folder finds its store again)."""
+    url = os.environ.get("MODELGATE_TEST_STORE") or None
+    if url is None or data is None:
+        return url
+    name = "mg_d" + hashlib.sha1(os.path.abspath(data).encode()).hexdigest()[:20]
+    if name not in _made:
+        if not psql(url, "SELECT 1 FROM pg_database WHERE datname = ?", (name,)).strip():
+            psql(url, "CREATE DATABASE " + name)  # a name of hex digits: nothing to quote
+        _made.add(name)
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
 def _distinct(pairs):
@@ -326,7 +343,7 @@ def store_rows_at(url, sql, params=()):
 
 def store_rows(data, sql, params=()):
     """The rows (tuples) of one SELECT on the service's store."""
-    url = test_store()
+    url = test_store(data)
     if url is None:
         db = sqlite3.connect(os.path.join(data, "modelgate.db"), timeout=10)
         try:
@@ -338,7 +355,7 @@ def store_rows(data, sql, params=()):
 
 def store_run(data, sql, params=()):
     """One statement that changes the service's store, committed."""
-    url = test_store()
+    url = test_store(data)
     if url is None:
         db = sqlite3.connect(os.path.join(data, "modelgate.db"), timeout=10)
         try:

@@ -22,7 +22,6 @@ import json
 import os
 import pickle
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import EXAMPLES, Checks, Service, free_port, wait_for  # noqa: E402
+from svclib import EXAMPLES, Checks, Service, free_port, store_args, wait_for  # noqa: E402
+from pglib import store_run  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 check = Checks()
@@ -99,11 +99,9 @@ def serve(data, root, cfg):
 
 def store_policy(data, yaml):
     """Stores a policy version the way PUT does, while no service runs."""
-    db = sqlite3.connect(os.path.join(data, "modelgate.db"))
-    db.execute("INSERT INTO policies (version, yaml, digest, created_at) SELECT COALESCE(MAX(version), 0) + 1, ?,"
-               " 'sha256:test', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM policies", (yaml,))
-    db.commit()
-    db.close()
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    store_run(data, "INSERT INTO policies (version, yaml, digest, created_at) SELECT COALESCE(MAX(version), 0) + 1, ?,"
+                    " 'sha256:test', ? FROM policies", (yaml, now))
 
 
 def test_unchanged(svc, admin, root):
@@ -176,7 +174,7 @@ def test_offline(data, root, cfg, a, b):
     store_policy(data, DENY_NONE)
     Hook.posts.clear()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    p = subprocess.run([BIN, "rescan", "--data", data, "--config", cfg], capture_output=True, cwd=root, env=env,
+    p = subprocess.run([BIN, "rescan", "--data", data, "--config", cfg] + store_args(data), capture_output=True, cwd=root, env=env,
                        timeout=120)
     out = p.stdout.decode().splitlines()
     check("rescan exits 0", p.returncode == 0, p.stderr.decode()[-800:])
@@ -184,7 +182,7 @@ def test_offline(data, root, cfg, a, b):
     check("rescan logs it", "modelgate: verdict changed: %s BLOCKED -> ALLOWED" % b in p.stderr.decode())
     check("rescan calls the webhook", len(Hook.posts) == 1 and json.loads(Hook.posts[0][2])["current"] == "ALLOWED",
           Hook.posts)
-    p = subprocess.run([BIN, "rescan", "--data", data, "--config", cfg], capture_output=True, cwd=root, env=env,
+    p = subprocess.run([BIN, "rescan", "--data", data, "--config", cfg] + store_args(data), capture_output=True, cwd=root, env=env,
                        timeout=120)
     check("rescan again: nothing to do", p.returncode == 0 and p.stdout == b"", p.stdout)
     p = subprocess.run([BIN, "rescan", "--bogus"], capture_output=True, timeout=30)
@@ -211,7 +209,7 @@ def test_dead_webhook(data, root, tmp, b):
     cfg = os.path.join(tmp, "dead.yaml")
     with open(cfg, "w") as f:
         f.write("webhook_url: %s\n" % dead)
-    p = subprocess.run([BIN, "rescan", "--data", data, "--config", cfg], capture_output=True, cwd=root, timeout=120)
+    p = subprocess.run([BIN, "rescan", "--data", data, "--config", cfg] + store_args(data), capture_output=True, cwd=root, timeout=120)
     err = p.stderr.decode()
     check("dead webhook: rescan still exits 0 with the change", p.returncode == 0
           and p.stdout.decode().splitlines() == ["%s BLOCKED -> ALLOWED" % b], (p.returncode, p.stdout, err[-500:]))

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import jsonschema
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from svclib import EXAMPLES, ROOT, Checks, Service, files_with, free_port, make_big_model, run_suite  # noqa: E402
+from pglib import store_rows, test_store  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 PY = "/usr/bin/python3"
@@ -60,11 +60,7 @@ def full_report(rep, outcome="ALLOWED", nfiles=NFILES):
 
 
 def db_rows(data):
-    db = sqlite3.connect(os.path.join(data, "modelgate.db"))
-    try:
-        return db.execute("SELECT uuid, state, attempts, eval_outcome, report FROM scans").fetchall()
-    finally:
-        db.close()
+    return store_rows(data, "SELECT uuid, state, attempts, eval_outcome, report FROM scans")
 
 
 def post(svc, uri, token, query="", license=None):
@@ -206,7 +202,9 @@ def sigterm(work, big):
           states[0] == "DONE" and "RUNNING" not in states and states.count("PENDING") >= 2, states)
     svc = Service(BIN, data, args=["--listen", "127.0.0.1:%d" % free_port()] + args)
     try:
-        check("restart announces the re-queued scans", any("queued again" in line for line in svc.lines), svc.lines)
+        if not test_store():  # PostgreSQL: nothing is re-queued at start, the rows wait in the shared queue
+            check("restart announces the re-queued scans", any("queued again" in line for line in svc.lines),
+                  svc.lines)
         reps = [svc.wait_done(u, tok) for u in uuids]
         check("after the restart every scan is ALLOWED with a full report",
               all(st == 200 and full_report(r) for st, r in reps), [(st, r.get("eval_outcome")) for st, r in reps])
@@ -450,6 +448,12 @@ def unreachable(work):
 def steps(work):
     big = make_big_model(os.path.join(work, "big-model"), NFILES)
     for step in (queue, policy_in_flight, sigterm, kill9, interrupted):
+        if test_store() and step in (kill9, interrupted):
+            # these check the restart's recovery of a SQLite store (pool_recover); on PostgreSQL a dead
+            # worker's scan is claimed again when its lease runs out: cluster_test.py checks that
+            print("# %s: not run on PostgreSQL (leases instead of recovery at start: cluster_test.py)"
+                  % step.__name__)
+            continue
         step(work, big)
     config(work)
     remote(work)

@@ -16,9 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pglib import test_store  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -73,10 +77,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def store_args():
+def store_args(data):
     """["--store", URL] when the suites run on PostgreSQL (MODELGATE_TEST_STORE,
-    set by pg_suites.py), else none: the store is the SQLite file under --data."""
-    url = os.environ.get("MODELGATE_TEST_STORE")
+    set by pg_suites.py; the database of the data folder `data`, see
+    pglib.test_store), else none: the store is the SQLite file under --data."""
+    url = test_store(data)
     return ["--store", url] if url else []
 
 
@@ -100,7 +105,7 @@ class Service:
             for r in roots or [EXAMPLES]:
                 args += ["--root", r]
         if "--store" not in args:
-            args = args + store_args()
+            args = args + store_args(data)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELGATE_", "AWS_", "HF_"))}
         full_env["HOME"] = data  # no ~/.aws of the machine's
         full_env.update(env or {})
@@ -169,7 +174,7 @@ class Service:
         return r.status, doc, text, got_headers
 
     def token(self, binary, role):
-        p = subprocess.run([binary, "token", "create", "--role", role, "--data", self.data] + store_args(),
+        p = subprocess.run([binary, "token", "create", "--role", role, "--data", self.data] + store_args(self.data),
                            capture_output=True, timeout=60)
         out = p.stdout.decode().strip().splitlines()
         return out[-1] if p.returncode == 0 and out else ""
