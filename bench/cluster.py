@@ -118,8 +118,8 @@ def worker(work, url, name, root):
 
 def post_all(a, model, n, clients=CLIENTS):
     """POSTs n scans of `model` over `clients` keep-alive connections;
-    (seconds, uuids, [error statuses])."""
-    body = json.dumps({"model_uri": model})
+    (seconds, uuids, [error statuses]). Each carries a label of its own: n
+    requests, n scans (identical requests would join the one still waiting)."""
     hdr = {"Authorization": "Bearer " + a.token, "Content-Type": "application/json"}
     uuids, errors, lock = [], [], threading.Lock()
     counter = iter(range(n))
@@ -132,6 +132,7 @@ def post_all(a, model, n, clients=CLIENTS):
             if i is None:
                 break
             try:
+                body = json.dumps({"model_uri": model, "labels": {"n": str(i)}})
                 conn.request("POST", "/api/v1/scans", body, hdr)
                 r = conn.getresponse()
                 data = r.read()

@@ -71,16 +71,22 @@ void job_unref(srv_job *job)
     free(job);
 }
 
-/* "RULES POLICY LICENSE": the license (any text a caller sent) as the
- * first 16 hex digits of its SHA-256, so that the key stays short. */
-static void queue_key(const srv_ctx *ctx, const char *license, char *out, size_t n)
+/* "RULES POLICY CALLER": what the caller sent besides the URI (license and
+ * labels, any text) as the first 16 hex digits of a SHA-256, so that the
+ * key stays short; "-" when neither was sent. */
+static void queue_key(const srv_ctx *ctx, const char *license, const char *labels, char *out, size_t n)
 {
     char lic[17] = "-";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
-    if (license && EVP_Digest(license, strlen(license), md, &len, EVP_sha256(), NULL) && len >= 8)
-        for (int i = 0; i < 8; i++)
-            snprintf(lic + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX *h = (license || labels) ? EVP_MD_CTX_new() : NULL;
+    int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(h, license ? license : "", license ? strlen(license) + 1 : 0) &&
+             EVP_DigestUpdate(h, labels ? labels : "", labels ? strlen(labels) + 1 : 0) &&
+             EVP_DigestFinal_ex(h, md, &len) && len >= 8;
+    EVP_MD_CTX_free(h);
+    for (int i = 0; ok && i < 8; i++)
+        snprintf(lic + 2 * i, 3, "%02x", md[i]);
     const policy_ref *pol = policies_acquire(ctx->policies);
     snprintf(out, n, "%.40s %.80s %s", mg_engine_rules_version(ctx->engine), mg_policy_digest(policy_of(pol)), lic);
     policies_release(ctx->policies, pol);
@@ -97,7 +103,7 @@ void policy_refresh(const srv_ctx *ctx)
 
 int job_store(const srv_ctx *ctx, srv_job *job)
 {
-    queue_key(ctx, job->license, job->queue_key, sizeof job->queue_key);
+    queue_key(ctx, job->license, job->labels, job->queue_key, sizeof job->queue_key);
     store_scan row = {
         .uuid = job->uuid,
         .model_uri = job->model_uri,
@@ -106,6 +112,7 @@ int job_store(const srv_ctx *ctx, srv_job *job)
         .created_at = job->created_at,
         .queue_key = job->queue_key,
         .affinity = job->hub_token && ctx->pool ? pool_owner(ctx->pool) : NULL,
+        .join_waiting = ctx->pool && pool_owner(ctx->pool), /* pool_push then joins what is there */
     };
     return store_scan_add(ctx->store, &row);
 }

@@ -254,13 +254,12 @@ static void track(srv_pool *p, srv_job *job)
     pthread_cond_broadcast(&p->work);
 }
 
-/* Shared queue: a hub commit someone queued already is not queued twice
- * (store_scan_joined); the job follows the scan it joined. */
+/* Shared queue: a scan someone queued already under the same key is not
+ * queued twice (store_scan_joined); the job follows the scan it joined. */
 static void join(srv_pool *p, srv_job *job)
 {
     char uuid[37];
-    if (strncmp(job->model_uri, "hf://", 5) == 0 &&
-        store_scan_joined(p->ctx->store, job->uuid, job->model_uri, job->queue_key, uuid) == STORE_OK &&
+    if (store_scan_joined(p->ctx->store, job->uuid, job->model_uri, job->queue_key, uuid) == STORE_OK &&
         strcmp(uuid, job->uuid) != 0) {
         fprintf(stderr, "modelgate: scan %s joins scan %s of %s\n", job->uuid, uuid, job->model_uri);
         memcpy(job->uuid, uuid, sizeof uuid);

@@ -86,16 +86,22 @@ int pg_scan_add(mg_store *base, const store_scan *s)
     snprintf(secs, sizeof secs, "%d", STORE_AFFINITY_S);
     const char *args[] = {s->uuid,     s->model_uri, s->created_at,
                           s->license,  s->labels,    s->queue_key ? s->queue_key : "",
-                          s->affinity, secs};
+                          s->affinity, secs,         s->join_waiting ? "t" : "f"};
+    /* Nothing is added, and the caller joins the scan there
+     * (pg_scan_joined), when under this key the same hub commit is queued or
+     * running, or (join_waiting) any other model is queued and not yet
+     * started: that scan reads the model after this request came, so its
+     * verdict answers it. */
     return pg_fetch(pg_of(base),
                     "INSERT INTO scans (uuid, model_uuid, model_uri, eval_outcome, created_at, report, state,"
                     " license, labels, queue_key, affinity, affinity_until)"
-                    " VALUES ($1, '', $2, 'PENDING', $3, '', 'PENDING', $4, $5, $6, $7,"
-                    " CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8::int) END)"
-                    /* a hub commit already queued or running under this key: joined (pg_scan_joined) */
+                    " SELECT $1::text, '', $2::text, 'PENDING', $3::text, '', 'PENDING', $4::text, $5::text, $6::text,"
+                    " $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8::int) END"
+                    " WHERE NOT $9::boolean OR NOT EXISTS (SELECT 1 FROM scans WHERE model_uri = $2::text"
+                    " AND queue_key = $6::text AND state = 'PENDING')"
                     " ON CONFLICT (model_uri, queue_key) WHERE state <> 'DONE' AND model_uri LIKE 'hf://%@%'"
                     " DO NOTHING",
-                    args, 8, NULL);
+                    args, 9, NULL);
 }
 
 int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, const char *queue_key, char out[37])

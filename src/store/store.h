@@ -93,6 +93,7 @@ typedef struct store_scan {
     /* store_scan_add only: */
     const char *queue_key; /* what an in-flight scan must share for a new one to join it (an index key: short) */
     const char *affinity;  /* the lease owner that should run it first, or NULL (store_queue_claim reads it too) */
+    int join_waiting;      /* add nothing when a scan of this URI and queue key waits (store_scan_joined) */
     /* store_queue_claim only: the newest stored policy version (0: none), so
      * that a worker knows without asking again whether its set is current */
     int policy_version;
@@ -136,12 +137,11 @@ int store_queue_claim(mg_store *st, const char *owner, int lease_s, store_scan_f
  * now; STORE_ENOTFOUND when the scan is done or the lease is no longer
  * owner's. */
 int store_queue_renew(mg_store *st, const char *uuid, const char *owner, int lease_s);
-/* The scan a just-added scan `uuid` became: store_scan_add of a hub model
- * at a commit (hf://NS/NAME@SHA) that is already queued or running
- * anywhere in the cluster under the same queue key adds nothing, and joins
- * that one. `out` gets `uuid` itself, or the uuid of the scan it joined
- * (or, when that one finished meanwhile, of the newest scan of model_uri
- * under that key). */
+/* The scan a just-added scan `uuid` became: store_scan_add adds nothing,
+ * and joins the scan there, when under the same queue key a hub model at
+ * that commit (hf://NS/NAME@SHA) is queued or running anywhere in the
+ * cluster, or (join_waiting) any model URI is queued and not yet started. `out` gets `uuid` itself, or the uuid of the
+ * scan it joined (or, when that one finished meanwhile, of the newest scan of model_uri under that key). */
 int store_scan_joined(mg_store *st, const char *uuid, const char *model_uri, const char *queue_key, char out[37]);
 /* The queue as the store sees it, for every process on it: scans waiting
  * for a worker, scans running, and the created_at of the oldest waiting

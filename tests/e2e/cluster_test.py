@@ -127,7 +127,8 @@ def post_many(apis, token, n):
         svc = apis[i % len(apis)]
         wait = i % 2 == 0
         path = "/api/v1/scans" + ("?wait=true&timeout=120" if wait else "")
-        st, doc, _, _ = svc.request("POST", path, {"model_uri": MODELS[i % len(MODELS)]}, token=token)
+        body = {"model_uri": MODELS[i % len(MODELS)], "labels": {"n": str(i)}}  # n requests, n scans
+        st, doc, _, _ = svc.request("POST", path, body, token=token)
         doc = doc or {}
         return (doc.get("uuid"), st, doc.get("eval_outcome") if wait else None)
 
@@ -203,7 +204,8 @@ def db_restart(url, apis, workers, token, big):
     uuids = []
     for i in range(12):
         model = big if i % 3 == 0 else MODELS[i % 2]
-        st, doc, _, _ = apis[i % 2].request("POST", "/api/v1/scans", {"model_uri": model}, token=token)
+        st, doc, _, _ = apis[i % 2].request("POST", "/api/v1/scans", {"model_uri": model, "labels": {"n": str(i)}},
+                                            token=token)
         uuids.append((doc or {}).get("uuid"))
     time.sleep(0.3)
     pg_restart(url)
@@ -271,10 +273,12 @@ def metric(svc, token, name):
     return float(m.group(1)) if m else None
 
 
-def post(svc, token, uri, license=None):
+def post(svc, token, uri, license=None, labels=None):
     body = {"model_uri": uri}
     if license:
         body["license"] = license
+    if labels:
+        body["labels"] = labels
     st, doc, _, hdrs = svc.request("POST", "/api/v1/scans", body, token=token)
     return st, (doc or {}).get("uuid"), hdrs
 
@@ -298,6 +302,13 @@ def duplicates(url, a, token):
     check("... another policy in force: a scan of its own", st == 200 and s4 == 202 and u4 not in (u1, u3), (st, s4))
     got = store_rows_at(url, "SELECT count(*) FROM scans WHERE model_uri = ?", (uri,))
     check("... three rows in the store for four requests", got and got[0][0] == 3, got)
+    # a local folder: joined while the first waits, unless the caller's labels differ
+    s5, u5, _ = post(a, token, MODELS[1], labels={"run": "1"})
+    s6, u6, _ = post(a, token, MODELS[1], labels={"run": "1"})
+    s7, u7, _ = post(a, token, MODELS[1], labels={"run": "2"})
+    check("the same folder queued twice while the first waits: one scan", s5 == s6 == 202 and u5 and u5 == u6,
+          (s5, s6, u5, u6))
+    check("... other labels: a scan of its own", s7 == 202 and u7 and u7 != u5, (s7, u7))
 
 
 def back_pressure(work, pg):
@@ -309,12 +320,12 @@ def back_pressure(work, pg):
         token = a.admin
         duplicates(url, a, token)
         time.sleep(1.2)  # past the processes' own count of the queue (every 0.5 s)
-        sts = [post(a, token, MODELS[i % 2])[0] for i in range(7)]
-        st, _, hdrs = post(a, token, MODELS[0])
+        sts = [post(a, token, MODELS[i % 2], labels={"n": str(i)})[0] for i in range(5)]
+        st, _, hdrs = post(a, token, MODELS[0], labels={"n": "x"})
         check("one API fills the shared queue to --queue 10, then answers 429 with Retry-After",
-              sts == [202] * 7 and st == 429 and hdrs.get("retry-after", "").isdigit(), (sts, st, hdrs))
+              sts == [202] * 5 and st == 429 and hdrs.get("retry-after", "").isdigit(), (sts, st, hdrs))
         time.sleep(0.7)  # the other API's count of the database's queue is at most 0.5 s old
-        st, _, hdrs = post(b, token, MODELS[1])
+        st, _, hdrs = post(b, token, MODELS[1], labels={"n": "y"})
         check("... and so does the other API, which queued none of them", st == 429 and "retry-after" in hdrs, st)
         waiting = store_rows_at(url, "SELECT count(*) FROM scans WHERE state = 'PENDING'")
         check("... nothing is stored for a refused scan", waiting and waiting[0][0] == 10, waiting)

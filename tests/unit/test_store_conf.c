@@ -652,6 +652,21 @@ static void check_pg_queue(tmp_store *t)
     CHECK(tmp_store_sql(t, "UPDATE scans SET affinity_until = now() - interval '1 second' WHERE uuid = '" S(
                                05) "' RETURNING 1") == 1);
     CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(05)) == 0);
+
+    /* any URI: a request that may join (join_waiting) joins a scan still waiting */
+    store_scan f = {.uuid = S(08), .model_uri = "/models/f", .created_at = "2025-01-01T00:00:08.000000Z"};
+    store_scan g = f, h = f;
+    g.uuid = S(09);
+    g.join_waiting = 1;
+    h.uuid = S(10);
+    CHECK(store_scan_add(t->st, &f) == STORE_OK && store_scan_add(t->st, &g) == STORE_OK);
+    CHECK(store_scan_joined(t->st, S(09), "/models/f", "", out) == STORE_OK && strcmp(out, S(08)) == 0);
+    CHECK(store_scan_add(t->st, &h) == STORE_OK); /* without join_waiting: a scan of its own */
+    CHECK(tmp_store_sql(t, "SELECT COUNT(*) FROM scans WHERE model_uri = '/models/f'") == 2);
+    CHECK(store_queue_claim(t->st, "owner-b", 8, claimed_uuid, out) == STORE_OK && strcmp(out, S(08)) == 0);
+    g.uuid = S(11); /* the first one runs: a new request joins the one still waiting (h), not it */
+    CHECK(store_scan_add(t->st, &g) == STORE_OK);
+    CHECK(store_scan_joined(t->st, S(11), "/models/f", "", out) == STORE_OK && strcmp(out, S(10)) == 0);
     check_claim_policy(t);
 }
 
