@@ -144,7 +144,7 @@ struct srv_job {
     char *model_uri, *license, *labels; /* labels: JSON object text or NULL */
     char *path;                         /* resolved local path, NULL: remote or to resolve again */
     char *hub_token;     /* the gateway's caller token for this hub scan (never stored), NULL: the configured one */
-    char queue_key[160]; /* rules version, policy digest, license: what a duplicate must share (job_store) */
+    char queue_key[160]; /* rules version, policy digest, license + labels: what a duplicate shares (job_store) */
     /* the outcome, written by the worker before the pool marks it done */
     char *report; /* the stored report document, NULL when it could not be stored */
     int src_rc;   /* SRC_* of a remote source (SRC_OK otherwise) */

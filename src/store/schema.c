@@ -22,7 +22,8 @@
  *                one joins it (pg_scans.c). SQLite: nothing (one process
  *                queues them, and the gateway already joins its own).
  *   INFLIGHT_KEY the same from migration 7 on, per (model, queue key): the
- *                scan's rules version, policy digest and caller's license.
+ *                scan's rules version, policy digest and the caller's license and
+ *                labels (job.c).
  *   FUNCTIONS    what a dialect needs before the first table. PostgreSQL:
  *                mg_json(text), the report as jsonb or NULL when it is not
  *                JSON (a cast alone would fail the whole statement on one
