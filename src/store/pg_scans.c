@@ -108,10 +108,16 @@ int pg_scan_joined(mg_store *base, const char *uuid, const char *model_uri, cons
 {
     const char *args[] = {uuid, model_uri, queue_key};
     PGresult *r;
-    int rc = pg_fetch(pg_of(base),
-                      "SELECT uuid FROM scans WHERE uuid = $1 OR (model_uri = $2 AND queue_key = $3)"
-                      " ORDER BY uuid = $1 DESC, state = 'DONE', created_at DESC LIMIT 1",
+    /* its own row, the common case, by its key; only when there is none the
+     * scan it joined (one query with an OR would read every scan of the URI) */
+    int rc = pg_fetch(pg_of(base), "SELECT uuid FROM scans WHERE uuid = $1", args, 1, &r);
+    if (rc == STORE_OK && PQntuples(r) == 0) {
+        PQclear(r);
+        rc = pg_fetch(pg_of(base),
+                      "SELECT uuid FROM scans WHERE model_uri = $2 AND queue_key = $3 AND uuid <> $1"
+                      " ORDER BY state = 'PENDING' DESC, state = 'DONE', created_at DESC LIMIT 1",
                       args, 3, &r);
+    }
     if (rc != STORE_OK)
         return rc;
     rc = PQntuples(r) == 1 ? STORE_OK : STORE_ENOTFOUND;

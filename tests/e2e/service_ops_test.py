@@ -21,6 +21,7 @@ second to scan under the sanitizers), never from a switch in the service.
 Prints ok/FAIL per check and "N passed, N failed".
 """
 import json
+import itertools
 import os
 import re
 import shutil
@@ -63,8 +64,13 @@ def db_rows(data):
     return store_rows(data, "SELECT uuid, state, attempts, eval_outcome, report FROM scans")
 
 
+POSTS = itertools.count()
+
+
 def post(svc, uri, token, query="", license=None):
-    body = {"model_uri": uri}
+    """Each POST a request of its own (a label tells it apart): on a shared
+    PostgreSQL queue identical requests would join the scan still waiting."""
+    body = {"model_uri": uri, "labels": {"post": str(next(POSTS))}}
     if license:
         body["license"] = license
     st, doc, _, hdrs = svc.request("POST", "/api/v1/scans" + query, body, token=token)
