@@ -317,6 +317,14 @@ def drain(work, url, inputs):
             p.stop()
 
 
+def stmt_table(L, stmts):
+    """pg_stat_statements rows (query, calls, mean ms) as a table, blank
+    lines around it."""
+    L += ["", "| statement | calls | mean |", "|---|---|---|"]
+    L += ["| `%s...` | %d | %.4f ms |" % (q.replace("|", "\\|"), calls, float(ms)) for q, calls, ms in stmts]
+    L.append("")
+
+
 def section(cpu, ovh, dr, settings, started):
     c1, c2 = cpu[1], cpu[2]
     ratio = c2["rate"] / c1["rate"]
@@ -380,12 +388,7 @@ def section(cpu, ovh, dr, settings, started):
     L.append("")
     L.append("Server-side execution time of the statements (pg_stat_statements, mean per call, without the "
              "round trip over the unix socket):")
-    L.append("")
-    L.append("| statement | calls | mean |")
-    L.append("|---|---|---|")
-    for q, calls, ms in ovh["stmts"]:
-        L.append("| `%s...` | %d | %.4f ms |" % (q.replace("|", "\\|"), calls, float(ms)))
-    L.append("")
+    stmt_table(L, ovh["stmts"])
     L.append("All the worker's statements together (those called >= 10 times; the benchmark's own polling left "
              "out): %.3f ms of server time per scan." % (ovh["stmt_ms"] / ovh["n"]))
     L.append("")
@@ -429,12 +432,7 @@ def section(cpu, ovh, dr, settings, started):
     L.append("")
     L.append("Server-side execution time of the statements during this run (API and workers; "
              "pg_stat_statements, mean per call), %.3f ms per scan in all:" % (d["stmt_ms"] / d["n"]))
-    L.append("")
-    L.append("| statement | calls | mean |")
-    L.append("|---|---|---|")
-    for q, calls, ms in d["stmts"]:
-        L.append("| `%s...` | %d | %.4f ms |" % (q.replace("|", "\\|"), calls, float(ms)))
-    L.append("")
+    stmt_table(L, d["stmts"])
     L.append("Before migration 7 this run drained at 404 scans/s (p99 20.1 s): the look-up of the model's "
              "last approved scan took 3.2 ms of the 3.6 ms of server time per scan (case 2), and the API "
              "process asked for each scan it waited on by itself every 150 ms (32,237 `WHERE uuid = $1` "

@@ -197,12 +197,10 @@ static srv_job *start_scan(const srv_ctx *ctx, const char *model_uri, const char
         job_unref(job);
         return NULL;
     }
-    if (job_store(ctx, job) != STORE_OK) {
-        pool_unreserve(ctx->pool);
+    if (pool_add(ctx->pool, job) != STORE_OK) {
         job_unref(job);
         return NULL;
     }
-    pool_push(ctx->pool, job);
     return job;
 }
 
@@ -280,11 +278,8 @@ void verdicts_policy_check(gw_verdicts *v)
     if (due)
         v->next_reload = now + POLICY_CHECK_S;
     pthread_mutex_unlock(&v->mu);
-    if (due && policies_reload(v->ctx->policies) == 1) {
-        char pol[160];
-        policies_describe(v->ctx->policies, pol, sizeof pol);
-        fprintf(stderr, "modelgate: gateway: now judging with %s\n", pol);
-    }
+    if (due)
+        policy_refresh(v->ctx);
 }
 
 void verdicts_get(gw_verdicts *v, const gw_route *r, const char *commit, const char *token, unsigned wait_s,

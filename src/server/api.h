@@ -187,9 +187,9 @@ int job_fail(const srv_ctx *ctx, srv_job *job, const char *message);
 
 /* ---- re-evaluation (rescan.c) ---- */
 
-/* Reports a re-evaluated model whose verdict changed (job->prev_outcome to
- * job->outcome): a line on stderr, the counter, and a POST to the webhook
- * when one is configured (errors logged, never fatal). */
+/* Reports a re-evaluated model when its verdict changed (job->prev_outcome
+ * to job->outcome; nothing otherwise): a line on stderr, the counter, and a
+ * POST to the webhook when one is configured (errors logged, never fatal). */
 void verdict_changed(const srv_ctx *ctx, const srv_job *job);
 
 /* Queues a re-evaluation behind every user scan: workers take one only
@@ -204,12 +204,14 @@ int pool_stopping(srv_pool *p);
 /* ---- the queue (pool.c) ---- */
 
 /* Reserves a place in the queue: 0, or -1 when full (429), -2 when the
- * pool is stopping (503). A reservation is used by pool_push or returned
+ * pool is stopping (503). A reservation is used by pool_add or returned
  * by pool_unreserve. */
 int pool_reserve(srv_pool *p);
 void pool_unreserve(srv_pool *p);
-/* Queues a job on a reserved place; the pool takes a reference. */
-void pool_push(srv_pool *p, srv_job *job);
+/* On a reserved place: stores the job's scan as PENDING (job_store) and
+ * queues it; the pool takes a reference. On a store error the place is
+ * given back and the store's code returned. */
+int pool_add(srv_pool *p, srv_job *job);
 /* Calls fn(arg) exactly once, from some thread (perhaps this one, at once):
  * when the job is done or after wait_s seconds, whichever comes first. */
 void pool_wait(srv_pool *p, srv_job *job, unsigned wait_s, void (*fn)(void *), void *arg);
@@ -218,8 +220,11 @@ int pool_job_done(srv_pool *p, srv_job *job);
 /* The lease owner this pool's workers claim shared scans as; NULL when the
  * queue is not shared. */
 const char *pool_owner(srv_pool *p);
-/* Queue depth and capacity, for metrics; a Retry-After estimate. */
-void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running);
+/* Queue depth and capacity and this process's running scans, for
+ * metrics; with q, also the store's own figures (store_queue_stats: the
+ * oldest waiting scan, scans running anywhere), or these when the store
+ * cannot say. A Retry-After estimate. */
+void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running, store_queue_info *q);
 unsigned pool_retry_after(srv_pool *p);
 
 /* ---- the policy set in force (policies.c) ---- */

@@ -112,7 +112,7 @@ int job_store(const srv_ctx *ctx, srv_job *job)
         .created_at = job->created_at,
         .queue_key = job->queue_key,
         .affinity = job->hub_token && ctx->pool ? pool_owner(ctx->pool) : NULL,
-        .join_waiting = ctx->pool && pool_owner(ctx->pool), /* pool_push then joins what is there */
+        .join_waiting = ctx->pool && pool_owner(ctx->pool), /* pool_add then joins what is there */
     };
     return store_scan_add(ctx->store, &row);
 }
@@ -309,8 +309,7 @@ static void finish(const srv_ctx *ctx, srv_job *job, mg_report *rep, const mg_po
     metrics_scan(ctx->metrics, outcome, secs, so->bytes_read);
     fprintf(stderr, "modelgate: scan %s %s in %.3f s (%s)\n", job->uuid, outcome, secs, job->model_uri);
     snprintf(job->outcome, sizeof job->outcome, "%s", outcome);
-    if (job->prev_outcome[0] && strcmp(job->prev_outcome, outcome) != 0)
-        verdict_changed(ctx, job);
+    verdict_changed(ctx, job);
 }
 
 void job_run(const srv_ctx *ctx, srv_job *job)

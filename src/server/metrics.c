@@ -125,14 +125,11 @@ static void render_scans(FILE *f, srv_metrics *m)
             (double)atomic_load(&m->duration_us) / 1e6, (ull)atomic_load(&m->duration_count));
 }
 
-static void render_service(FILE *f, srv_metrics *m, srv_pool *pool, mg_store *st)
+static void render_service(FILE *f, srv_metrics *m, srv_pool *pool)
 {
     size_t depth, cap, running;
-    pool_stats(pool, &depth, &cap, &running);
-    /* the store's figures, the same on every process of a shared queue */
-    store_queue_info q;
-    if (!st || store_queue_stats(st, &q) != STORE_OK)
-        q = (store_queue_info){(long)depth, (long)running, ""};
+    store_queue_info q; /* the store's figures, the same on every process of a shared queue */
+    pool_stats(pool, &depth, &cap, &running, &q);
     fprintf(f,
             "# HELP modelgate_queue_oldest_seconds Age of the oldest scan waiting for a worker (0: none waits).\n"
             "# TYPE modelgate_queue_oldest_seconds gauge\nmodelgate_queue_oldest_seconds %.3f\n"
@@ -179,7 +176,7 @@ void metrics_get(const srv_ctx *ctx, const srv_request *req, const char *param, 
         return;
     }
     render_scans(f, ctx->metrics);
-    render_service(f, ctx->metrics, ctx->pool, ctx->store);
+    render_service(f, ctx->metrics, ctx->pool);
     if (fclose(f) != 0 || !text) {
         free(text);
         fail(resp, 500, "out of memory");

@@ -108,7 +108,7 @@ void overview_get(const srv_ctx *ctx, const srv_request *req, const char *param,
     }
     size_t depth = 0, capacity = 0, running = 0;
     if (ctx->pool)
-        pool_stats(ctx->pool, &depth, &capacity, &running);
+        pool_stats(ctx->pool, &depth, &capacity, &running, NULL);
     const policy_ref *p = policies_acquire(ctx->policies);
     json_t *doc = json_pack("{s:s, s:s, s:{s:i, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, s:o}", "scanner_version", MG_VERSION,
                             "rules_version", mg_engine_rules_version(ctx->engine), "policy", "version",

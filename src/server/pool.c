@@ -196,7 +196,7 @@ static int reserve_rc(const srv_pool *p)
     return p->stopping ? -2 : waiting(p) + p->reserved >= p->capacity ? -1 : 0;
 }
 
-static void count_queue(srv_pool *p);
+static int count_queue(srv_pool *p, store_queue_info *out);
 
 int pool_reserve(srv_pool *p)
 {
@@ -208,7 +208,7 @@ int pool_reserve(srv_pool *p)
     if (rc == -1 && p->shared && mono_now() - p->recounted > 0.05) {
         p->recounted = mono_now();
         pthread_mutex_unlock(&p->mu);
-        count_queue(p);
+        count_queue(p, NULL);
         pthread_mutex_lock(&p->mu);
         rc = reserve_rc(p);
     }
@@ -262,25 +262,43 @@ static void join(srv_pool *p, srv_job *job)
     if (store_scan_joined(p->ctx->store, job->uuid, job->model_uri, job->queue_key, uuid) == STORE_OK &&
         strcmp(uuid, job->uuid) != 0) {
         fprintf(stderr, "modelgate: scan %s joins scan %s of %s\n", job->uuid, uuid, job->model_uri);
+        pthread_mutex_lock(&p->mu); /* a tracked job: claims read its uuid */
         memcpy(job->uuid, uuid, sizeof uuid);
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
-void pool_push(srv_pool *p, srv_job *job)
+static notify_fn untrack(srv_pool *p, srv_job *job, void **arg, int *drop);
+
+int pool_add(srv_pool *p, srv_job *job)
 {
-    if (p->shared)
-        join(p, job);
+    /* shared queue: tracked before its row exists, so that a claim in this
+     * process finds the job (and a gateway caller's token) however soon */
+    if (p->shared) {
+        pthread_mutex_lock(&p->mu);
+        track(p, job);
+        pthread_mutex_unlock(&p->mu);
+    }
+    int rc = job_store(p->ctx, job);
     pthread_mutex_lock(&p->mu);
     if (p->reserved)
         p->reserved--;
-    if (p->shared) {
+    void *arg;
+    int drop = 0;
+    if (rc != STORE_OK && p->shared)
+        untrack(p, job, &arg, &drop);
+    else if (rc == STORE_OK && p->shared)
         p->pushed++;
-        track(p, job);
-    } else
+    else if (rc == STORE_OK)
         enqueue(p, job);
     pthread_mutex_unlock(&p->mu);
-    if (p->shared)
+    if (drop)
+        job_unref(job);
+    if (rc == STORE_OK && p->shared) {
+        join(p, job);
         store_queue_notify(p->ctx->store); /* a lost one costs a poll interval */
+    }
+    return rc;
 }
 
 int pool_push_background(srv_pool *p, srv_job *job)
@@ -376,15 +394,17 @@ static void *worker_main(void *arg)
     }
 }
 
-void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running)
+void pool_stats(srv_pool *p, size_t *depth, size_t *capacity, size_t *running, store_queue_info *q)
 {
-    if (p->shared)
-        count_queue(p); /* what is shown is counted now, not up to 0.5 s ago */
+    /* what is shown is counted now, not up to 0.5 s ago */
+    int counted = (q || p->shared) && count_queue(p, q) == STORE_OK;
     pthread_mutex_lock(&p->mu);
     *depth = waiting(p);
     *capacity = p->capacity;
     *running = p->running;
     pthread_mutex_unlock(&p->mu);
+    if (q && !counted)
+        *q = (store_queue_info){(long)*depth, (long)*running, ""};
 }
 
 const char *pool_owner(srv_pool *p)
@@ -464,15 +484,6 @@ static int take_claimed(void *arg, const store_scan *row)
     srv_pool *p = c->p;
     pthread_mutex_lock(&p->mu);
     c->job = tracked_job(p, row->uuid);
-    /* a row this process queued for itself (it holds the caller's token)
-     * is visible to claims a moment before pool_push tracks its job: wait
-     * for that moment (a join query at most), a second at the very most */
-    for (int i = 0; !c->job && row->affinity && strcmp(row->affinity, p->owner) == 0 && i < 200; i++) {
-        pthread_mutex_unlock(&p->mu);
-        usleep(5000);
-        pthread_mutex_lock(&p->mu);
-        c->job = tracked_job(p, row->uuid);
-    }
     if (c->job)
         c->job->claimed = 1; /* the keeper leaves it to us */
     pthread_mutex_unlock(&p->mu);
@@ -629,10 +640,10 @@ static void keeper_poll(srv_pool *p)
             pthread_mutex_unlock(&p->mu);
             /* a re-evaluation this process queued and a worker elsewhere
              * ran: only this process knows the verdict before it */
-            if (ours && j->prev_outcome[0] && strcmp(j->prev_outcome, j->outcome) != 0)
+            if (ours) {
                 verdict_changed(p->ctx, j);
-            if (ours)
                 shared_done(p, j);
+            }
         }
         free(f.report);
         job_unref(j);
@@ -657,19 +668,21 @@ static void keeper_renew(srv_pool *p)
  * failed count keeps the last one. Scans pushed while the count ran may be
  * counted twice until the next: the limit errs on the full side, and
  * pool_reserve counts again before it refuses. */
-static void count_queue(srv_pool *p)
+static int count_queue(srv_pool *p, store_queue_info *out)
 {
-    store_queue_info q;
+    store_queue_info local = {0}, *q = out ? out : &local;
     pthread_mutex_lock(&p->mu);
     size_t before = p->pushed;
     pthread_mutex_unlock(&p->mu);
-    if (store_queue_stats(p->ctx->store, &q) != STORE_OK)
-        return;
+    int rc = store_queue_stats(p->ctx->store, q);
+    if (rc != STORE_OK || !p->shared)
+        return rc;
     pthread_mutex_lock(&p->mu);
-    p->cluster_waiting = q.waiting > 0 ? (size_t)q.waiting : 0;
-    p->cluster_running = q.running > 0 ? (size_t)q.running : 0;
+    p->cluster_waiting = q->waiting > 0 ? (size_t)q->waiting : 0;
+    p->cluster_running = q->running > 0 ? (size_t)q->running : 0;
     p->pushed -= before;
     pthread_mutex_unlock(&p->mu);
+    return STORE_OK;
 }
 
 static void *keeper_main(void *arg)
@@ -678,7 +691,7 @@ static void *keeper_main(void *arg)
     double next_renew = mono_now() + SHARED_RENEW_MS / 1000.0, next_count = 0;
     do {
         if (mono_now() >= next_count) {
-            count_queue(p);
+            count_queue(p, NULL);
             next_count = mono_now() + SHARED_COUNT_MS / 1000.0;
         }
         keeper_poll(p);

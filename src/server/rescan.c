@@ -70,6 +70,8 @@ static void post_webhook(const char *url, const char *body)
 
 void verdict_changed(const srv_ctx *ctx, const srv_job *job)
 {
+    if (!job->prev_outcome[0] || !job->outcome[0] || strcmp(job->prev_outcome, job->outcome) == 0)
+        return; /* a scan someone asked for, or the same verdict */
     fprintf(stderr, "modelgate: verdict changed: %s %s -> %s\n", job->model_uri, job->prev_outcome, job->outcome);
     metrics_verdict_changed(ctx->metrics);
     if (!ctx->webhook_url || !*ctx->webhook_url)

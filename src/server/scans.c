@@ -117,13 +117,11 @@ static srv_job *accept_scan(const srv_ctx *ctx, const scan_req *sr, const char *
         job_unref(job);
         return NULL;
     }
-    if (job_store(ctx, job) != STORE_OK) {
-        pool_unreserve(ctx->pool);
+    if (pool_add(ctx->pool, job) != STORE_OK) {
         fail(resp, 500, "could not store the scan");
         job_unref(job);
         return NULL;
     }
-    pool_push(ctx->pool, job);
     return job;
 }
 

@@ -27,20 +27,17 @@
 
 #define CHANNEL "modelgate_scans"
 
-/* Hands the claimed row on with its affinity and the policy version the
- * claim read. */
+/* Hands the claimed row on with the policy version the claim read. */
 typedef struct claim_cb {
     store_scan_fn fn;
     void *ctx;
-    const char *affinity;
     int policy_version;
 } claim_cb;
 
-static int with_extras(void *arg, const store_scan *row)
+static int with_policy(void *arg, const store_scan *row)
 {
     const claim_cb *c = arg;
     store_scan r = *row;
-    r.affinity = c->affinity;
     r.policy_version = c->policy_version;
     return c->fn(c->ctx, &r);
 }
@@ -58,13 +55,13 @@ int pg_queue_claim(mg_store *base, const char *owner, int lease_s, store_scan_fn
                       " AND (affinity IS NULL OR affinity = $1 OR affinity_until < now()))"
                       " OR (state = 'RUNNING' AND lease_until < now())"
                       " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                      " RETURNING " PG_SCAN_COLS ", affinity, (SELECT coalesce(max(version), 0) FROM policies)",
+                      " RETURNING " PG_SCAN_COLS ", (SELECT coalesce(max(version), 0) FROM policies)",
                       args, 2, &r);
     if (rc != STORE_OK)
         return rc;
-    int n = PQnfields(r), one = PQntuples(r) == 1;
-    claim_cb cb = {fn, ctx, one ? pg_val_or_null(r, 0, n - 2) : NULL, one ? pg_int(r, 0, n - 1) : 0};
-    rc = one ? pg_each_scan(r, 0, with_extras, &cb) : STORE_ENOTFOUND;
+    int one = PQntuples(r) == 1;
+    claim_cb cb = {fn, ctx, one ? pg_int(r, 0, PQnfields(r) - 1) : 0};
+    rc = one ? pg_each_scan(r, 0, with_policy, &cb) : STORE_ENOTFOUND;
     PQclear(r);
     return rc;
 }

@@ -92,7 +92,7 @@ typedef struct store_scan {
     int attempts; /* times a worker started it */
     /* store_scan_add only: */
     const char *queue_key; /* what an in-flight scan must share for a new one to join it (an index key: short) */
-    const char *affinity;  /* the lease owner that should run it first, or NULL (store_queue_claim reads it too) */
+    const char *affinity;  /* the lease owner that should run it first (store_queue_claim), or NULL */
     int join_waiting;      /* add nothing when a scan of this URI and queue key waits (store_scan_joined) */
     /* store_queue_claim only: the newest stored policy version (0: none), so
      * that a worker knows without asking again whether its set is current */
